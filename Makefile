@@ -1,0 +1,77 @@
+# Every target sets up what it needs: a fresh clone runs `make demo` or `make test` as is.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export SAM_CLI_TELEMETRY := 0
+# Only so the SAM CLI can start offline; nothing here talks to AWS, and deploys use your profile's region.
+LOCAL_REGION := us-east-1
+
+PYTHON ?= $(shell scripts/find-python)
+VENV := .venv
+SAM_VENV := .venv-sam
+DEV := $(VENV)/.installed
+SAM := $(SAM_VENV)/.installed
+PY := $(VENV)/bin/python
+# sam build needs the runtime's python3.13 on PATH.
+SAM_ENV := PATH="$(dir $(PYTHON)):$$PATH" AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-$(LOCAL_REGION)}"
+
+EVENTS ?= events/seed_format.json events/recommended_format.json events/camel_case.json events/malformed.json
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(DEV): requirements-dev.txt enrich_function/requirements.txt
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(SAM): requirements-sam.txt
+	rm -rf $(SAM_VENV)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+.PHONY: venv
+venv: $(DEV) $(SAM) ## Create both virtual environments (dev tools; SAM CLI on its own)
+
+.PHONY: demo
+demo: $(DEV) ## Run the real handler over the sample events against an emulated API Gateway
+	$(PY) scripts/local_invoke.py $(EVENTS)
+
+.PHONY: lint
+lint: $(DEV) ## ruff: lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: typecheck
+typecheck: $(DEV) ## mypy (strict on enrich_function/)
+	$(VENV)/bin/mypy
+
+.PHONY: test
+test: $(DEV) $(SAM) lint typecheck ## Lint, type-check, and run every test (template checks and sam build included)
+	SAM_CLI="$(abspath $(SAM_VENV))/bin/sam" CFN_LINT="$(abspath $(SAM_VENV))/bin/cfn-lint" SAM_PYTHON_DIR="$(dir $(PYTHON))" \
+		$(VENV)/bin/pytest
+
+.PHONY: validate
+validate: $(SAM) ## sam validate --lint and cfn-lint
+	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+.PHONY: build
+build: $(SAM) ## sam build (python3.13, arm64; no Docker needed)
+	$(SAM_ENV) $(SAM_VENV)/bin/sam build
+
+.PHONY: events
+events: $(DEV) ## Regenerate events/*.json from scripts/generate_events.py
+	$(PY) scripts/generate_events.py
+
+.PHONY: lock
+lock: ## Re-pin requirements-dev.txt and requirements-sam.txt from their .in files
+	scripts/lock requirements-dev.in requirements-dev.txt "$(PYTHON)"
+	scripts/lock requirements-sam.in requirements-sam.txt "$(PYTHON)"
+
+.PHONY: clean
+clean: ## Remove the virtual environments and build output
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

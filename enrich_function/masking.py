@@ -1,0 +1,54 @@
+"""Keep raw API key values ($context.identity.apiKey) out of the delivered logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config import API_KEY_VALUE_FIELDS, ApiKeyValuePolicy
+
+MASK_PREFIX = "****"
+VISIBLE_SUFFIX = 4
+# Below this length, "the last 4 characters" would be most of the secret; show none.
+# Real API Gateway keys are at least 20 characters, so this only touches odd input.
+MIN_LENGTH_TO_SHOW_SUFFIX = 8
+
+
+def mask_value(value: Any) -> Any:
+    """Mask one key value: `****` plus its last 4 characters.
+
+    Idempotent, so a record that passes through twice keeps the same mask. `-` (no key),
+    the empty string and null carry no secret and stay as they are; any other non-string
+    is hidden entirely.
+    """
+    if value is None or value in ("", "-"):
+        return value
+    if not isinstance(value, str):
+        return MASK_PREFIX
+    if is_masked(value):
+        return value
+    if len(value) < MIN_LENGTH_TO_SHOW_SUFFIX:
+        return MASK_PREFIX
+    return MASK_PREFIX + value[-VISIBLE_SUFFIX:]
+
+
+def is_masked(value: str) -> bool:
+    return value.startswith(MASK_PREFIX) and len(value) <= len(MASK_PREFIX) + VISIBLE_SUFFIX
+
+
+def apply_key_value_policy(obj: dict[str, Any], policy: ApiKeyValuePolicy) -> dict[str, Any]:
+    """Return the record with its raw key fields masked, dropped or kept, per the policy.
+
+    The input is not changed; a record without such a field is returned as it is.
+    """
+    if policy is ApiKeyValuePolicy.KEEP:
+        return obj
+    present = [name for name in API_KEY_VALUE_FIELDS if name in obj]
+    if not present:
+        return obj
+    result = dict(obj)
+    for name in present:
+        if policy is ApiKeyValuePolicy.DROP:
+            del result[name]
+        else:
+            result[name] = mask_value(result[name])
+    return result

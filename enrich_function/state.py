@@ -1,0 +1,73 @@
+"""The one owner of what lives for an execution environment: settings, client, cache.
+
+Everything is created lazily on first use, so tests can start moto (or swap in a fake
+fetch) before any client exists, and `reset()` gives each test a cold start.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from config import Settings
+from usage_plans import FetchResult, UsagePlanCache, fetch_directory
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
+
+# Region, endpoint and retry mode come from the standard AWS settings (AWS_REGION,
+# AWS_ENDPOINT_URL_API_GATEWAY, AWS_RETRY_MODE...); only the timeouts are ours.
+_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=5)
+
+
+@dataclass
+class _State:
+    settings: Settings | None = None
+    client: APIGatewayClient | None = None
+    cache: UsagePlanCache | None = None
+
+
+_state = _State()
+
+
+def settings() -> Settings:
+    if _state.settings is None:
+        _state.settings = Settings.from_env(os.environ)
+    return _state.settings
+
+
+def apigateway_client() -> APIGatewayClient:
+    if _state.client is None:
+        _state.client = boto3.client("apigateway", config=_CLIENT_CONFIG)
+    return _state.client
+
+
+def usage_plan_cache() -> UsagePlanCache:
+    if _state.cache is None:
+        current = settings()
+        _state.cache = UsagePlanCache(
+            _fetch_from_api_gateway,
+            ttl_seconds=current.cache_ttl_seconds,
+            miss_refresh_seconds=current.miss_refresh_seconds,
+        )
+    return _state.cache
+
+
+def _fetch_from_api_gateway() -> FetchResult:
+    return fetch_directory(apigateway_client())
+
+
+def use_cache(cache: UsagePlanCache) -> None:
+    """Install a cache built elsewhere (a test's fake fetch, or a benchmark's)."""
+    _state.cache = cache
+
+
+def reset() -> None:
+    """Forget everything, as a new execution environment would."""
+    _state.settings = None
+    _state.client = None
+    _state.cache = None

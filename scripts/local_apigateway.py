@@ -1,0 +1,81 @@
+"""An emulated API Gateway account (moto), seeded from a JSON file such as events/demo_account.json.
+
+Used by the local runner and the tests. The ids in the file are kept, so sample events that
+name them enrich the same way they would against a real account with those ids.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from moto.apigateway.utils import ApigwApiKeyIdentifier, ApigwUsagePlanIdentifier
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.utilities.id_generator import TAG_KEY_CUSTOM_ID, moto_id_manager
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from mypy_boto3_apigateway import APIGatewayClient
+
+DEMO_ACCOUNT = Path(__file__).resolve().parent.parent / "events" / "demo_account.json"
+
+
+class AccountFileError(ValueError):
+    """The account file is missing, not JSON, or not shaped as expected."""
+
+
+def load_account(path: Path) -> dict[str, Any]:
+    try:
+        account = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AccountFileError(f"{path}: no such account file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AccountFileError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(account, dict):
+        raise AccountFileError(f"{path}: expected a JSON object with restApis, apiKeys and usagePlans")
+    for section in ("restApis", "apiKeys", "usagePlans"):
+        if not isinstance(account.get(section, []), list):
+            raise AccountFileError(f"{path}: '{section}' must be a list")
+    return account
+
+
+def seed_account(client: APIGatewayClient, account: Mapping[str, Any]) -> None:
+    """Create the account's REST APIs and stages, API keys and usage plans in moto."""
+    region = client.meta.region_name
+    try:
+        for api in account.get("restApis", []):
+            _create_rest_api(client, api)
+        for key in account.get("apiKeys", []):
+            moto_id_manager.set_custom_id(ApigwApiKeyIdentifier(DEFAULT_ACCOUNT_ID, region, key["value"]), key["id"])
+            created = client.create_api_key(
+                name=key["name"], value=key["value"], customerId=key.get("customerId", ""), enabled=True
+            )
+            _expect_id(created["id"], key["id"], "API key")
+        for plan in account.get("usagePlans", []):
+            moto_id_manager.set_custom_id(
+                ApigwUsagePlanIdentifier(DEFAULT_ACCOUNT_ID, region, plan["name"]), plan["id"]
+            )
+            created_plan = client.create_usage_plan(name=plan["name"], apiStages=plan.get("apiStages", []))
+            _expect_id(created_plan["id"], plan["id"], "usage plan")
+            for key_id in plan.get("keyIds", []):
+                client.create_usage_plan_key(usagePlanId=plan["id"], keyId=key_id, keyType="API_KEY")
+    except KeyError as missing:
+        raise AccountFileError(f"account file: an entry lacks the field {missing}") from None
+
+
+def _create_rest_api(client: APIGatewayClient, api: Mapping[str, Any]) -> None:
+    created = client.create_rest_api(name=api["name"], tags={TAG_KEY_CUSTOM_ID: api["id"]})
+    _expect_id(created["id"], api["id"], "REST API")
+    root = next(item["id"] for item in client.get_resources(restApiId=api["id"])["items"] if item["path"] == "/")
+    # A stage needs a deployment, and a deployment needs a method with an integration.
+    client.put_method(restApiId=api["id"], resourceId=root, httpMethod="GET", authorizationType="NONE")
+    client.put_integration(restApiId=api["id"], resourceId=root, httpMethod="GET", type="MOCK")
+    for stage in api.get("stages", []):
+        client.create_deployment(restApiId=api["id"], stageName=stage)
+
+
+def _expect_id(actual: str, wanted: str, what: str) -> None:
+    if actual != wanted:
+        raise AccountFileError(f"the emulator gave the {what} id {actual!r} instead of {wanted!r}")
