@@ -1,0 +1,105 @@
+"""Shared fixtures. Every test starts from a cold execution environment and fake AWS settings."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+# Set before any test module imports the handler: Powertools reads these when it is created.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    AWS_CONFIG_FILE=os.devnull,
+    POWERTOOLS_SERVICE_NAME="apigw-access-log-enrichment",
+    POWERTOOLS_METRICS_NAMESPACE="ApiGatewayAccessLogs",
+    POWERTOOLS_TRACE_DISABLED="true",
+)
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_API_GATEWAY"):
+    os.environ.pop(_name, None)
+
+from local_invoke import LocalContext  # noqa: E402
+
+import state  # noqa: E402 - after the environment above
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+FUNCTION_SETTINGS = (
+    "API_KEY_VALUES",
+    "CACHE_TTL_SECONDS",
+    "MISS_REFRESH_SECONDS",
+    "KEY_ID_FIELD",
+    "API_ID_FIELD",
+    "STAGE_FIELD",
+)
+
+
+@pytest.fixture(autouse=True)
+def cold_start(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets a new execution environment and the function's default settings."""
+    for name in FUNCTION_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    state.reset()
+    yield
+    state.reset()
+
+
+@pytest.fixture
+def handler_logs() -> Iterator[io.StringIO]:
+    """What the handler's Logger writes (its handler keeps the stdout it was created with)."""
+    import app  # noqa: PLC0415 - only tests that use this fixture need the handler
+
+    buffer = io.StringIO()
+    previous = app.logger.registered_handler.setStream(buffer)
+    yield buffer
+    app.logger.registered_handler.setStream(previous)
+
+
+@pytest.fixture
+def lambda_context() -> LocalContext:
+    return LocalContext()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def firehose_event(lines: list[bytes | str]) -> dict[str, Any]:
+    """A Firehose transformation event; bytes are base64-encoded, a str is put in `data` as is."""
+    return {
+        "invocationId": "test-invocation",
+        "deliveryStreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/amazon-apigateway-test",
+        "region": "us-east-1",
+        "records": [
+            {
+                "recordId": f"record-{index:05d}",
+                "approximateArrivalTimestamp": 1763683200000,
+                "data": line if isinstance(line, str) else base64.b64encode(line).decode("ascii"),
+            }
+            for index, line in enumerate(lines)
+        ],
+    }
+
+
+def decoded(response: dict[str, Any]) -> list[tuple[str, str, bytes]]:
+    """(recordId, result, data) for each response record; Ok data decoded, other data as sent back."""
+    return [
+        (r["recordId"], r["result"], base64.b64decode(r["data"]) if r["result"] == "Ok" else r["data"].encode())
+        for r in response["records"]
+    ]
+
+
+def ok_objects(response: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(data) for _, result, data in decoded(response) if result == "Ok"]

@@ -1,0 +1,50 @@
+"""Settings from the environment: defaults, overrides, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import ApiKeyValuePolicy, ConfigError, Settings
+
+
+def test_defaults():
+    assert Settings.from_env({}) == Settings(
+        key_id_fields=("key_id", "apiKeyId", "identityApiKeyId"),
+        api_id_fields=("api_id", "apiId"),
+        stage_fields=("stage",),
+        api_key_values=ApiKeyValuePolicy.MASK,
+        cache_ttl_seconds=900.0,
+        miss_refresh_seconds=60.0,
+    )
+
+
+def test_overrides():
+    settings = Settings.from_env(
+        {
+            "KEY_ID_FIELD": "caller_key",
+            "API_ID_FIELD": "rest_api, apiId",
+            "STAGE_FIELD": "stage_name",
+            "API_KEY_VALUES": "DROP",
+            "CACHE_TTL_SECONDS": "300",
+            "MISS_REFRESH_SECONDS": "5.5",
+        }
+    )
+    assert settings == Settings(
+        ("caller_key",), ("rest_api", "apiId"), ("stage_name",), ApiKeyValuePolicy.DROP, 300, 5.5
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"API_KEY_VALUES": "maks"}, "API_KEY_VALUES must be one of mask, drop, keep, got 'maks'"),
+        ({"CACHE_TTL_SECONDS": "15m"}, "CACHE_TTL_SECONDS must be a number of seconds, got '15m'"),
+        ({"MISS_REFRESH_SECONDS": "-1"}, "MISS_REFRESH_SECONDS must be a finite number of seconds >= 0, got '-1'"),
+        ({"CACHE_TTL_SECONDS": "nan"}, "CACHE_TTL_SECONDS must be a finite number of seconds >= 0, got 'nan'"),
+        ({"KEY_ID_FIELD": "a,,b"}, "KEY_ID_FIELD must be a field name or a comma-separated list of them, got 'a,,b'"),
+    ],
+)
+def test_bad_values_fail_with_a_clear_message(environ, message):
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env(environ)
+    assert str(error.value) == message
