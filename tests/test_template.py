@@ -1,0 +1,191 @@
+"""The SAM template: the SAM CLI and cfn-lint accept it, it builds for arm64, and its wiring and IAM are tight."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import cfn_yaml
+from conftest import ROOT
+
+TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
+RESOURCES = TEMPLATE["Resources"]
+STREAM = RESOURCES["DeliveryStream"]["Properties"]
+S3_DEST = STREAM["ExtendedS3DestinationConfiguration"]
+ACCESS_LOG_FORMAT = str(TEMPLATE["Outputs"]["AccessLogFormat"]["Value"])
+
+
+def tool(variable: str) -> str:
+    """The SAM CLI venv's tools, as `make test` passes them; skipped only when pytest runs bare."""
+    path = os.environ.get(variable)
+    if not path:
+        pytest.skip(f"{variable} is not set: run `make test`, which installs the SAM CLI in its own venv")
+    assert Path(path).exists(), f"{variable}={path} does not exist"
+    return path
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=env, check=False, timeout=600)
+
+
+def sam_env() -> dict[str, str]:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    python_dir = os.environ.get("SAM_PYTHON_DIR")
+    if python_dir:
+        env["PATH"] = f"{python_dir}:{env['PATH']}"
+    return env
+
+
+def test_sam_validate_lint_passes():
+    result = run(tool("SAM_CLI"), "validate", "--lint", "--template-file", "template.yaml", env=sam_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("cfn_lint", ["sam venv", "dev venv"])
+def test_cfn_lint_passes(cfn_lint):
+    command = [tool("CFN_LINT")] if cfn_lint == "sam venv" else [str(Path(sys.executable).parent / "cfn-lint")]
+    result = run(*command, "template.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_build_for_python313_on_arm64(tmp_path):
+    result = run(
+        tool("SAM_CLI"), "build", "--template-file", str(ROOT / "template.yaml"),
+        "--build-dir", str(tmp_path / "build"), "--cache-dir", str(tmp_path / "cache"),
+        env=sam_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    bundle = tmp_path / "build" / "EnrichFunction"
+    assert (bundle / "app.py").exists()
+    (orjson_so,) = bundle.glob("orjson/orjson.cpython-313-*.so")
+    assert "aarch64" in orjson_so.name, "wheels for the Lambda's arm64 runtime, not this machine's"
+    assert not list(bundle.glob("moto*")), "test dependencies stay out of the bundle"
+
+
+def test_stream_name_starts_with_the_prefix_api_gateway_requires():
+    assert STREAM["DeliveryStreamName"] == {"Fn::Sub": "amazon-apigateway-${StreamName}"}
+    pattern = re.compile(TEMPLATE["Parameters"]["StreamName"]["AllowedPattern"])
+    for good in ("access-logs", "prod_v2.api", "a" * 46):
+        assert pattern.fullmatch(good), good
+    for bad in ("", "a" * 47, "has space", "slash/name", "amazon:apigw"):
+        assert not pattern.fullmatch(bad), bad
+    assert len("amazon-apigateway-") + 46 == 64, "Firehose's name limit"
+
+
+def test_extended_s3_destination():
+    assert S3_DEST["BucketARN"] == {"Fn::GetAtt": ["LogBucket", "Arn"]}
+    assert S3_DEST["CompressionFormat"] == "GZIP"
+    assert "!{timestamp:yyyy}" in S3_DEST["Prefix"]
+    assert "!{firehose:error-output-type}" in S3_DEST["ErrorOutputPrefix"]
+    logging_options = S3_DEST["CloudWatchLoggingOptions"]
+    assert logging_options["Enabled"] is True
+    assert logging_options["LogGroupName"] == {"Ref": "DeliveryStreamLogGroup"}
+
+
+def test_the_function_is_the_processor_with_buffer_hints_inside_firehose_limits():
+    processing = S3_DEST["ProcessingConfiguration"]
+    assert processing["Enabled"] is True
+    (processor,) = processing["Processors"]
+    assert processor["Type"] == "Lambda"
+    params = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
+    assert params["LambdaArn"] == {"Fn::GetAtt": ["EnrichFunction", "Arn"]}
+    assert 0.2 <= float(params["BufferSizeInMBs"]) <= 3
+    assert 0 <= int(params["BufferIntervalInSeconds"]) <= 900
+
+
+def test_function_runtime_and_settings():
+    function = RESOURCES["EnrichFunction"]["Properties"]
+    globals_ = TEMPLATE["Globals"]["Function"]
+    assert function["CodeUri"] == "enrich_function/"
+    assert function["Handler"] == "app.lambda_handler"
+    assert (globals_["Runtime"], globals_["Architectures"]) == ("python3.13", ["arm64"])
+    assert globals_["Timeout"] <= 120, "well under Firehose's 5-minute cap"
+    assert 128 <= globals_["MemorySize"] <= 10240
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= set(globals_["Environment"]["Variables"])
+    assert set(function["Environment"]["Variables"]) == {"API_KEY_VALUES", "CACHE_TTL_SECONDS", "MISS_REFRESH_SECONDS"}
+
+
+def test_bucket_is_private_encrypted_tls_only_and_expires_logs():
+    bucket = RESOURCES["LogBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }  # fmt: skip
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "LogRetentionDays"}
+    (deny,) = RESOURCES["LogBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def statements(policies):
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def test_firehose_role_writes_only_to_this_bucket_invokes_only_this_function_logs_only_to_its_group():
+    role = RESOURCES["DeliveryStreamRole"]["Properties"]
+    by_service = {}
+    for statement in statements(role["Policies"]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            by_service.setdefault(action.split(":")[0], []).append(statement["Resource"])
+    assert set(by_service) == {"s3", "lambda", "logs"}
+    bucket = [{"Fn::GetAtt": ["LogBucket", "Arn"]}, {"Fn::Sub": "${LogBucket.Arn}/*"}]
+    assert all(resource == bucket for resource in by_service["s3"])
+    function = [{"Fn::GetAtt": ["EnrichFunction", "Arn"]}, {"Fn::Sub": "${EnrichFunction.Arn}:*"}]
+    assert all(resource == function for resource in by_service["lambda"])
+    (log_resource,) = by_service["logs"]
+    assert "log-group:${DeliveryStreamLogGroup}:log-stream:*" in log_resource["Fn::Sub"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
+
+
+def test_function_may_only_get_usage_plans_and_api_keys_in_its_own_region():
+    (policy,) = RESOURCES["EnrichFunction"]["Properties"]["Policies"]
+    (statement,) = policy["Statement"]
+    assert statement["Action"] == "apigateway:GET"
+    assert [r["Fn::Sub"] for r in statement["Resource"]] == [
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans",
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys",
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys",
+    ]
+
+
+def test_outputs_are_the_contract_with_users():
+    assert {"DeliveryStreamArn", "LogBucketName", "AccessLogFormat"} <= set(TEMPLATE["Outputs"])
+    assert TEMPLATE["Outputs"]["DeliveryStreamArn"]["Value"] == {"Fn::GetAtt": ["DeliveryStream", "Arn"]}
+
+
+def test_the_recommended_access_log_format_is_one_line_of_json_that_logs_the_key_id_not_the_key():
+    assert "\n" not in ACCESS_LOG_FORMAT
+    for variable in ("$context.requestId", "$context.apiId", "$context.stage", "$context.identity.apiKeyId"):
+        assert f'"{variable}"' in ACCESS_LOG_FORMAT, variable
+    assert not re.search(r"\$context\.identity\.apiKey(?!Id)", ACCESS_LOG_FORMAT), "never the raw key"
+    filled = re.sub(r"\$context\.error\.messageString", '"-"', ACCESS_LOG_FORMAT)
+    filled = re.sub(r"\$context\.[A-Za-z.]+", "x", filled)
+    assert isinstance(json.loads(filled), dict)
+
+
+def test_the_readme_shows_the_same_format_the_stack_outputs():
+    assert ACCESS_LOG_FORMAT in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_samconfig():
+    text = (ROOT / "samconfig.toml").read_text(encoding="utf-8")
+    config = tomllib.loads(text)
+    deploy = config["default"]["deploy"]["parameters"]
+    assert deploy["resolve_s3"] is True
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["confirm_changeset"] is True
+    assert config["default"]["global"]["parameters"]["stack_name"]
+    assert config["default"]["validate"]["parameters"]["lint"] is True
+    assert "s3_bucket" not in deploy and "region" not in deploy
+    assert not re.search(r"\b\d{12}\b", text), "no account id"
