@@ -26,13 +26,18 @@ class AccountFileError(ValueError):
     """The account file is missing, not JSON, or not shaped as expected."""
 
 
-def load_account(path: Path) -> dict[str, Any]:
+def read_json_file(path: Path, what: str, error: type[ValueError]) -> Any:
+    """Read a JSON file, or raise `error` with one line saying what is wrong with it."""
     try:
-        account = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise AccountFileError(f"{path}: no such account file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise AccountFileError(f"{path}: not valid JSON ({error})") from None
+        raise error(f"{path}: no such {what}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as problem:
+        raise error(f"{path}: not valid JSON ({problem})") from None
+
+
+def load_account(path: Path) -> dict[str, Any]:
+    account = read_json_file(path, "account file", AccountFileError)
     if not isinstance(account, dict):
         raise AccountFileError(f"{path}: expected a JSON object with restApis, apiKeys and usagePlans")
     for section in ("restApis", "apiKeys", "usagePlans"):

@@ -44,7 +44,7 @@ class LocalContext:
         return 60_000
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """Bad input to the runner: reported in one line, without a traceback."""
 
 
@@ -69,12 +69,9 @@ def isolate_from_aws(region: str, *, quiet: bool) -> None:
 
 
 def load_event(path: Path) -> dict[str, Any]:
-    try:
-        event = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such event file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: not valid JSON ({error})") from None
+    from local_apigateway import read_json_file  # noqa: PLC0415 - moto loads with it; see run()
+
+    event = read_json_file(path, "event file", UsageError)
     if not isinstance(event, dict):
         raise UsageError(f"{path}: not a Firehose transformation event (expected a JSON object)")
     return event
