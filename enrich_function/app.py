@@ -45,6 +45,10 @@ tracer = Tracer()
 
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 
+# Time kept back from a load for the rest of the batch: a request already in flight when
+# the budget runs out (3 s connect + 5 s read), one retry backoff, and the answer itself.
+ANSWER_RESERVE_SECONDS = 20.0
+
 
 class InvalidEventError(ValueError):
     """The event is not a Firehose transformation event, so no record can be answered."""
@@ -67,7 +71,7 @@ class BatchSummary:
 
 
 def transform_batch(
-    event: KinesisFirehoseEvent, settings: Settings, cache: UsagePlanCache
+    event: KinesisFirehoseEvent, settings: Settings, cache: UsagePlanCache, *, time_left: float | None = None
 ) -> tuple[list[KinesisFirehoseDataTransformationRecord], BatchSummary, CacheView]:
     """Answer every record of a Firehose event; never raises because of one record."""
     summary = BatchSummary()
@@ -82,7 +86,7 @@ def transform_batch(
         answers.append(_Parsed(record, obj, key))
 
     # One cache decision per batch, made before any record is answered.
-    view = cache.view_for([item.key for item in answers if isinstance(item, _Parsed)])
+    view = cache.view_for([item.key for item in answers if isinstance(item, _Parsed)], time_left=time_left)
 
     response = []
     for item in answers:
@@ -130,16 +134,20 @@ def validate_event(event: Any) -> KinesisFirehoseEvent:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)  # the response is the log payload
 @logger.inject_lambda_context(log_event=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - Lambda signature; Powertools reads it
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     firehose_event = validate_event(event)
-    response, summary, view = transform_batch(firehose_event, state.settings(), state.usage_plan_cache())
+    # A load may use the invocation's time only up to a reserve kept for answering.
+    time_left = context.get_remaining_time_in_millis() / 1000 - ANSWER_RESERVE_SECONDS
+    response, summary, view = transform_batch(
+        firehose_event, state.settings(), state.usage_plan_cache(), time_left=time_left
+    )
     _observe(summary, view, len(response))
     return {"records": [record.asdict() for record in response]}
 
 
 def _observe(summary: BatchSummary, view: CacheView, record_count: int) -> None:
     if view.load is not None:
-        _observe_load(view.load)
+        _observe_load(view.load, serving_snapshot=view.directory is not None)
     for result, count in summary.results.items():
         metrics.add_metric(name=f"Records{result}", unit=MetricUnit.Count, value=count)
     for status, count in summary.statuses.items():
@@ -159,24 +167,29 @@ def _observe(summary: BatchSummary, view: CacheView, record_count: int) -> None:
     )
 
 
-def _observe_load(load: LoadReport) -> None:
+def _observe_load(load: LoadReport, *, serving_snapshot: bool) -> None:
     metrics.add_metric(name="CacheLoads", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CacheLoadDuration", unit=MetricUnit.Milliseconds, value=load.duration_seconds * 1000)
+    metrics.add_metric(name="CacheLoadCalls", unit=MetricUnit.Count, value=load.calls)
+    details: dict[str, object] = {
+        "trigger": load.trigger.value,
+        "calls": load.calls,
+        "duration_ms": round(load.duration_seconds * 1000, 1),
+    }
     if load.ok:
-        metrics.add_metric(name="CacheLoadCalls", unit=MetricUnit.Count, value=load.calls)
-        logger.info(
-            "usage plans loaded",
-            extra={
-                "trigger": load.trigger.value,
-                "calls": load.calls,
-                "plans": load.plans,
-                "keys": load.keys,
-                "duration_ms": round(load.duration_seconds * 1000, 1),
-            },
+        logger.info("usage plans loaded", extra={**details, "plans": load.plans, "keys": load.keys})
+        return
+    metrics.add_metric(name="CacheLoadFailures", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"CacheLoadFailed_{load.failure}", unit=MetricUnit.Count, value=1)
+    serving = "the last good snapshot" if serving_snapshot else "no snapshot: records are lookup_unavailable"
+    details.update(failure=load.failure, error=load.error, serving=serving)
+    if load.missing_permission is not None:
+        # A misconfigured role: say exactly what to grant, once per load, not per record.
+        logger.error(
+            "access denied: the function's role needs %s; serving %s",
+            load.missing_permission,
+            serving,
+            extra={**details, "missing_permission": load.missing_permission},
         )
-    else:
-        metrics.add_metric(name="CacheLoadFailures", unit=MetricUnit.Count, value=1)
-        logger.warning(
-            "usage plans could not be loaded; serving the last good snapshot if there is one",
-            extra={"trigger": load.trigger.value, "error": load.error},
-        )
+        return
+    logger.warning("usage plans could not be loaded (%s); serving %s", load.failure, serving, extra=details)

@@ -36,6 +36,8 @@ class Settings:
     api_key_values: ApiKeyValuePolicy = ApiKeyValuePolicy.MASK
     cache_ttl_seconds: float = 900.0
     miss_refresh_seconds: float = 60.0
+    # The most one invocation spends listing usage plans and keys (retries included).
+    lookup_budget_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -47,6 +49,7 @@ class Settings:
             api_key_values=_policy(environ),
             cache_ttl_seconds=_seconds(environ, "CACHE_TTL_SECONDS", 900.0),
             miss_refresh_seconds=_seconds(environ, "MISS_REFRESH_SECONDS", 60.0),
+            lookup_budget_seconds=_seconds(environ, "LOOKUP_BUDGET_SECONDS", 10.0, positive=True),
         )
 
 
@@ -70,7 +73,7 @@ def _policy(environ: Mapping[str, str]) -> ApiKeyValuePolicy:
         raise ConfigError(f"API_KEY_VALUES must be one of {allowed}, got {raw!r}") from None
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(environ: Mapping[str, str], name: str, default: float, *, positive: bool = False) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -80,4 +83,6 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
     if not value >= 0 or value == float("inf"):
         raise ConfigError(f"{name} must be a finite number of seconds >= 0, got {raw!r}")
+    if positive and value == 0:
+        raise ConfigError(f"{name} must be more than 0 seconds, got {raw!r}")
     return value

@@ -14,14 +14,20 @@ import boto3
 from botocore.config import Config
 
 from config import Settings
-from usage_plans import FetchResult, UsagePlanCache, fetch_directory
+from usage_plans import Deadline, FetchResult, UsagePlanCache, fetch_directory
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
 
-# Region, endpoint and retry mode come from the standard AWS settings (AWS_REGION,
-# AWS_ENDPOINT_URL_API_GATEWAY, AWS_RETRY_MODE...); only the timeouts are ours.
-_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=5)
+# Region and endpoint come from the standard AWS settings (AWS_REGION,
+# AWS_ENDPOINT_URL_API_GATEWAY...). Retries are botocore's standard mode: exponential
+# backoff with jitter (1 s base for throttling) and a retry quota, so a throttled control
+# plane is not hammered. Short timeouts keep one hung request from eating the budget.
+_CLIENT_CONFIG = Config(
+    connect_timeout=3,
+    read_timeout=5,
+    retries={"mode": "standard", "total_max_attempts": 3},
+)
 
 
 @dataclass
@@ -53,12 +59,13 @@ def usage_plan_cache() -> UsagePlanCache:
             _fetch_from_api_gateway,
             ttl_seconds=current.cache_ttl_seconds,
             miss_refresh_seconds=current.miss_refresh_seconds,
+            budget_seconds=current.lookup_budget_seconds,
         )
     return _state.cache
 
 
-def _fetch_from_api_gateway() -> FetchResult:
-    return fetch_directory(apigateway_client())
+def _fetch_from_api_gateway(deadline: Deadline) -> FetchResult:
+    return fetch_directory(apigateway_client(), deadline)
 
 
 def use_cache(cache: UsagePlanCache) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from directory import Customer, PlanKeys, UsagePlanDirectory, build_directory
 
@@ -32,6 +32,64 @@ _PAGING: PaginatorConfigTypeDef = {"PageSize": PAGE_SIZE}
 # values. Keep that logger above DEBUG whatever level the function runs at.
 logging.getLogger("botocore.parsers").setLevel(logging.INFO)
 
+# The IAM resource each listing needs apigateway:GET on, to name it when it is denied.
+_RESOURCE_PATHS = {"GetUsagePlans": "/usageplans", "GetUsagePlanKeys": "/usageplans/*/keys", "GetApiKeys": "/apikeys"}
+_THROTTLING_CODES = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "LimitExceededException"}
+)
+_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
+
+
+class FailureKind(StrEnum):
+    """Why a load failed: a fixed code, for a metric name and an alarm."""
+
+    THROTTLED = "throttled"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    ACCESS_DENIED = "access_denied"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    OTHER = "other"
+
+
+class DirectoryLoadError(Exception):
+    """The listing failed (after botocore's retries). API Gateway's messages carry no key values."""
+
+    def __init__(self, kind: FailureKind, detail: str, *, calls: int, missing_permission: str | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.calls = calls
+        self.missing_permission = missing_permission
+
+
+class Deadline:
+    """When the loading done in one invocation must stop (LOOKUP_BUDGET_SECONDS)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._at = clock() + seconds
+
+    def expired(self) -> bool:
+        return self._clock() >= self._at
+
+
+class _BudgetExhaustedError(Exception):
+    """Raised from botocore's request-created hook, so no further request (or retry) is sent."""
+
+
+class _RequestMeter:
+    """Counts every HTTP request of a load, retries included, and refuses one past the deadline."""
+
+    def __init__(self, deadline: Deadline | None) -> None:
+        self.deadline = deadline
+        self.requests = 0
+
+    def __call__(self, **_: object) -> None:
+        if self.deadline is not None and self.deadline.expired():
+            raise _BudgetExhaustedError
+        self.requests += 1
+
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
@@ -39,12 +97,36 @@ class FetchResult:
     calls: int
 
 
-def fetch_directory(client: APIGatewayClient) -> FetchResult:
-    """List every usage plan, every key on each plan, and every API key, all paged."""
-    calls = 0
+def fetch_directory(client: APIGatewayClient, deadline: Deadline | None = None) -> FetchResult:
+    """List every usage plan, every key on each plan, and every API key, all paged.
+
+    Retries are botocore's (the client's retry mode); each request, retries included, is
+    refused once `deadline` has passed. Any failure raises DirectoryLoadError.
+    """
+    meter = _RequestMeter(deadline)
+    # Per attempt, before signing: a refused request never reaches the network.
+    event = "request-created.api-gateway"
+    hook_id = f"usage-plan-budget-{id(meter)}"
+    client.meta.events.register(event, meter, unique_id=hook_id)
+    try:
+        return FetchResult(_list_directory(client), meter.requests)
+    except _BudgetExhaustedError:
+        budget = deadline.seconds if deadline is not None else 0
+        detail = f"lookup budget of {budget:g} s used up after {meter.requests} requests"
+        raise DirectoryLoadError(FailureKind.BUDGET_EXHAUSTED, detail, calls=meter.requests) from None
+    except ClientError as error:
+        raise _client_error(error, client, meter.requests) from None
+    except BotoCoreError as error:
+        timeout = isinstance(error, (ReadTimeoutError, ConnectTimeoutError))
+        kind = FailureKind.TIMEOUT if timeout else FailureKind.OTHER
+        raise DirectoryLoadError(kind, f"{type(error).__name__}: {error}", calls=meter.requests) from None
+    finally:
+        client.meta.events.unregister(event, unique_id=hook_id)
+
+
+def _list_directory(client: APIGatewayClient) -> UsagePlanDirectory:
     plans: list[UsagePlanTypeDef] = []
     for plans_page in client.get_paginator("get_usage_plans").paginate(PaginationConfig=_PAGING):
-        calls += 1
         plans.extend(plans_page.get("items", []))
 
     plan_keys = []
@@ -52,7 +134,6 @@ def fetch_directory(client: APIGatewayClient) -> FetchResult:
         keys: list[Customer] = []
         pages = client.get_paginator("get_usage_plan_keys").paginate(usagePlanId=plan["id"], PaginationConfig=_PAGING)
         for keys_page in pages:
-            calls += 1
             # Each item carries the key's raw `value`; only the id and name are kept.
             keys.extend(
                 Customer(item["id"], item.get("name"), None) for item in keys_page.get("items", []) if "id" in item
@@ -62,13 +143,28 @@ def fetch_directory(client: APIGatewayClient) -> FetchResult:
     api_keys: list[dict[str, str | None]] = []
     # includeValues stays False: the secret values are never requested.
     for api_keys_page in client.get_paginator("get_api_keys").paginate(includeValues=False, PaginationConfig=_PAGING):
-        calls += 1
         api_keys.extend(
             {"id": key.get("id"), "name": key.get("name"), "customerId": key.get("customerId")}
             for key in api_keys_page.get("items", [])
         )
 
-    return FetchResult(build_directory(plan_keys, api_keys), calls)
+    return build_directory(plan_keys, api_keys)
+
+
+def _client_error(error: ClientError, client: APIGatewayClient, calls: int) -> DirectoryLoadError:
+    info = error.response.get("Error", {})
+    code = info.get("Code", "Unknown")
+    detail = f"{code}: {info.get('Message', '')}".strip()
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in _DENIED_CODES or status == 403:  # noqa: PLR2004 - HTTP Forbidden
+        path = _RESOURCE_PATHS.get(error.operation_name, "/usageplans")
+        permission = f"apigateway:GET on arn:{client.meta.partition}:apigateway:{client.meta.region_name}::{path}"
+        return DirectoryLoadError(FailureKind.ACCESS_DENIED, detail, calls=calls, missing_permission=permission)
+    if code in _THROTTLING_CODES or status == 429:  # noqa: PLR2004 - HTTP Too Many Requests
+        return DirectoryLoadError(FailureKind.THROTTLED, detail, calls=calls)
+    if status >= 500:  # noqa: PLR2004 - HTTP server errors
+        return DirectoryLoadError(FailureKind.SERVER_ERROR, detail, calls=calls)
+    return DirectoryLoadError(FailureKind.OTHER, detail, calls=calls)
 
 
 class LoadTrigger(StrEnum):
@@ -88,7 +184,9 @@ class LoadReport:
     calls: int = 0
     plans: int = 0
     keys: int = 0
+    failure: FailureKind | None = None
     error: str | None = None
+    missing_permission: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,29 +207,36 @@ class UsagePlanCache:
       most once every `miss_refresh_seconds`, so a storm of unknown keys costs one load.
     - A failed load keeps the last good directory (stale-while-error); the next attempt
       waits `miss_refresh_seconds`.
+    - A load may take at most `budget_seconds` (or the `time_left` a batch allows).
     """
 
     def __init__(
         self,
-        fetch: Callable[[], FetchResult],
+        fetch: Callable[[Deadline], FetchResult],
         *,
         ttl_seconds: float,
         miss_refresh_seconds: float,
+        budget_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
         self._ttl = ttl_seconds
         self._miss_refresh = miss_refresh_seconds
+        self._budget = budget_seconds
         self._clock = clock
         self._directory: UsagePlanDirectory | None = None
         self._loaded_at: float | None = None
         self._attempted_at: float | None = None
         self._last_failed = False
 
-    def view_for(self, keys: Collection[LookupKey]) -> CacheView:
+    def view_for(self, keys: Collection[LookupKey], *, time_left: float | None = None) -> CacheView:
+        """The directory for a batch with these keys, reloading first if the policy says so."""
         now = self._clock()
         trigger = self._reload_trigger(now, keys)
-        report = self._load(trigger) if trigger is not None else None
+        report = None
+        if trigger is not None:
+            budget = self._budget if time_left is None else max(0.0, min(self._budget, time_left))
+            report = self._load(trigger, budget)
         age = None if self._loaded_at is None else self._clock() - self._loaded_at
         return CacheView(self._directory, age, report)
 
@@ -153,17 +258,26 @@ class UsagePlanCache:
             return False
         return any(key.key_id is not None and not directory.knows(key.api_id, key.stage, key.key_id) for key in keys)
 
-    def _load(self, trigger: LoadTrigger) -> LoadReport:
+    def _load(self, trigger: LoadTrigger, budget_seconds: float) -> LoadReport:
         started = self._clock()
-        self._attempted_at = started
         try:
-            result = self._fetch()
-        except (ClientError, BotoCoreError) as error:
+            result = self._fetch(Deadline(budget_seconds, self._clock))
+        except DirectoryLoadError as error:
+            # The gap before the next attempt counts from when this one gave up.
+            self._attempted_at = self._clock()
             self._last_failed = True
-            return LoadReport(trigger, ok=False, duration_seconds=self._clock() - started, error=_describe(error))
+            return LoadReport(
+                trigger,
+                ok=False,
+                duration_seconds=self._attempted_at - started,
+                calls=error.calls,
+                failure=error.kind,
+                error=error.detail,
+                missing_permission=error.missing_permission,
+            )
         finished = self._clock()
         self._directory = result.directory
-        self._loaded_at = finished
+        self._loaded_at = self._attempted_at = finished
         self._last_failed = False
         return LoadReport(
             trigger,
@@ -173,11 +287,3 @@ class UsagePlanCache:
             plans=result.directory.plan_count,
             keys=result.directory.key_count,
         )
-
-
-def _describe(error: ClientError | BotoCoreError) -> str:
-    """A one-line description of a control-plane failure (API Gateway errors carry no key values)."""
-    if isinstance(error, ClientError):
-        info = error.response.get("Error", {})
-        return f"{info.get('Code', 'Unknown')}: {info.get('Message', '')}".strip()
-    return f"{type(error).__name__}: {error}"

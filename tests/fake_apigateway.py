@@ -20,6 +20,10 @@ from botocore.awsrequest import AWSResponse
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+# What a test's failure hook returns for a request: an HTTP error (status, error code,
+# message), or an exception to raise as the HTTP layer would (e.g. ReadTimeoutError).
+Fault = tuple[int, str, str] | Exception
+
 REAL_DEFAULT_PAGE = 25
 REAL_MAX_PAGE = 500
 
@@ -57,8 +61,10 @@ class PagingApiGateway:
     def __init__(self, account: FakeAccount) -> None:
         self.account = account
         self.calls: list[Call] = []
-        # A test can make request N fail: failures[n] returns (status, error code, message).
-        self.failure: Callable[[int, str], tuple[int, str, str] | None] = lambda _n, _op: None
+        # A test can make request N (1-based, retries included) of an operation fail.
+        self.failure: Callable[[int, str], Fault | None] = lambda _n, _op: None
+        # ...and make each request take time on a fake clock.
+        self.on_request: Callable[[], None] = lambda: None
 
     def client(self) -> Any:
         client = boto3.client(
@@ -105,7 +111,10 @@ class PagingApiGateway:
         else:
             return _response(404, {"message": f"the fake does not serve {url.path}"}, "NotFoundException")
         self.calls.append(Call(operation, limit, position))
+        self.on_request()
         failure = self.failure(len(self.calls), operation)
+        if isinstance(failure, Exception):
+            raise failure
         if failure is not None:
             status, code, message = failure
             return _response(status, {"message": message}, code)

@@ -59,7 +59,10 @@ def test_key_values_are_never_requested_from_get_api_keys_nor_kept():
 @pytest.mark.parametrize("records", [10, 3000])
 def test_calls_grow_with_pages_not_with_records_or_keys_in_the_batch(lambda_context, records):
     fake = PagingApiGateway(big_account(60, 1200))
-    state.use_cache(UsagePlanCache(lambda: fetch_directory(fake.client()), ttl_seconds=900, miss_refresh_seconds=60))
+    client = fake.client()
+    state.use_cache(
+        UsagePlanCache(lambda deadline: fetch_directory(client, deadline), ttl_seconds=900, miss_refresh_seconds=60)
+    )
     lines = [
         json.dumps({"api_id": "api0000", "stage": "prod", "key_id": f"key{n % 1200:06d}"}).encode()
         for n in range(records)

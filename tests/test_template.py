@@ -14,6 +14,8 @@ import pytest
 from cfnlint.decode import cfn_yaml
 from conftest import ROOT
 
+import app
+
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
 STREAM = RESOURCES["DeliveryStream"]["Properties"]
@@ -109,7 +111,12 @@ def test_function_runtime_and_settings():
     assert globals_["Timeout"] <= 120, "well under Firehose's 5-minute cap"
     assert 128 <= globals_["MemorySize"] <= 10240
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= set(globals_["Environment"]["Variables"])
-    assert set(function["Environment"]["Variables"]) == {"API_KEY_VALUES", "CACHE_TTL_SECONDS", "MISS_REFRESH_SECONDS"}
+    assert set(function["Environment"]["Variables"]) == {
+        "API_KEY_VALUES", "CACHE_TTL_SECONDS", "MISS_REFRESH_SECONDS", "LOOKUP_BUDGET_SECONDS",
+    }  # fmt: skip
+    budget = TEMPLATE["Parameters"]["LookupBudgetSeconds"]
+    assert budget["Default"] == 10
+    assert budget["MaxValue"] + app.ANSWER_RESERVE_SECONDS <= globals_["Timeout"], "a batch is always answered"
 
 
 def test_bucket_is_private_encrypted_tls_only_and_expires_logs():

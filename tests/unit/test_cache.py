@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError, EndpointConnectionError
-
 from directory import Customer, PlanKeys, build_directory
 from records import LookupKey
-from usage_plans import FetchResult, LoadTrigger, UsagePlanCache
+from usage_plans import Deadline, DirectoryLoadError, FailureKind, FetchResult, LoadTrigger, UsagePlanCache
 
 KNOWN = LookupKey("api1", "prod", "k1")
 UNKNOWN = LookupKey("api1", "prod", "k-new")
@@ -28,9 +26,11 @@ class Fetch:
         self.loads = 0
         self.error: Exception | None = None
         self.keys = ["k1"]
+        self.budgets: list[float] = []
 
-    def __call__(self) -> FetchResult:
+    def __call__(self, deadline: Deadline) -> FetchResult:
         self.loads += 1
+        self.budgets.append(deadline.seconds)
         if self.error is not None:
             raise self.error
         plan = PlanKeys(
@@ -40,14 +40,13 @@ class Fetch:
         return FetchResult(build_directory([plan], []), calls=3)
 
 
-def make(ttl=900.0, miss=60.0):
+def make(ttl=900.0, miss=60.0, budget=10.0):
     clock, fetch = Clock(), Fetch()
-    return UsagePlanCache(fetch, ttl_seconds=ttl, miss_refresh_seconds=miss, clock=clock), clock, fetch
+    cache = UsagePlanCache(fetch, ttl_seconds=ttl, miss_refresh_seconds=miss, budget_seconds=budget, clock=clock)
+    return cache, clock, fetch
 
 
-THROTTLED = ClientError(
-    {"Error": {"Code": "TooManyRequestsException", "Message": "Too Many Requests"}}, "GetUsagePlans"
-)
+THROTTLED = DirectoryLoadError(FailureKind.THROTTLED, "TooManyRequestsException: Too Many Requests", calls=3)
 
 
 def test_the_first_batch_loads_and_warm_batches_with_known_keys_do_not():
@@ -106,6 +105,7 @@ def test_a_failed_reload_keeps_serving_the_last_good_directory():
     view = cache.view_for([KNOWN])
     assert view.load is not None and not view.load.ok
     assert view.load.error == "TooManyRequestsException: Too Many Requests"
+    assert (view.load.failure, view.load.calls) == (FailureKind.THROTTLED, 3)
     assert view.directory is good
     assert view.age_seconds == 900
     clock.now += 30
@@ -119,13 +119,34 @@ def test_a_failed_reload_keeps_serving_the_last_good_directory():
 
 def test_with_nothing_loaded_a_failed_cold_start_serves_no_directory_and_retries_later():
     cache, clock, fetch = make(miss=60)
-    fetch.error = EndpointConnectionError(endpoint_url="https://apigateway.us-east-1.amazonaws.com")
+    fetch.error = DirectoryLoadError(FailureKind.TIMEOUT, "ConnectTimeoutError: ...", calls=3)
     view = cache.view_for([KNOWN])
     assert view.directory is None and view.age_seconds is None
-    assert view.load is not None and view.load.error is not None and "EndpointConnectionError" in view.load.error
+    assert view.load is not None and view.load.failure is FailureKind.TIMEOUT
     clock.now += 59
     assert cache.view_for([KNOWN]).load is None
     clock.now += 1
     fetch.error = None
     assert cache.view_for([KNOWN]).directory is not None
     assert fetch.loads == 2
+
+
+def test_a_load_gets_the_budget_or_the_time_the_batch_has_left_whichever_is_less():
+    cache, clock, fetch = make(ttl=0, budget=10)
+    cache.view_for([KNOWN])
+    clock.now += 1
+    cache.view_for([KNOWN], time_left=25)
+    clock.now += 1
+    cache.view_for([KNOWN], time_left=4)
+    clock.now += 1
+    cache.view_for([KNOWN], time_left=-3)
+    assert fetch.budgets == [10, 10, 4, 0]
+
+
+def test_a_deadline_expires_on_its_clock():
+    clock = Clock()
+    deadline = Deadline(10, clock)
+    clock.now += 9.9
+    assert not deadline.expired()
+    clock.now += 0.1
+    assert deadline.expired()

@@ -15,6 +15,7 @@ def test_defaults():
         api_key_values=ApiKeyValuePolicy.MASK,
         cache_ttl_seconds=900.0,
         miss_refresh_seconds=60.0,
+        lookup_budget_seconds=10.0,
     )
 
 
@@ -27,10 +28,11 @@ def test_overrides():
             "API_KEY_VALUES": "DROP",
             "CACHE_TTL_SECONDS": "300",
             "MISS_REFRESH_SECONDS": "5.5",
+            "LOOKUP_BUDGET_SECONDS": "30",
         }
     )
     assert settings == Settings(
-        ("caller_key",), ("rest_api", "apiId"), ("stage_name",), ApiKeyValuePolicy.DROP, 300, 5.5
+        ("caller_key",), ("rest_api", "apiId"), ("stage_name",), ApiKeyValuePolicy.DROP, 300, 5.5, 30
     )
 
 
@@ -41,6 +43,7 @@ def test_overrides():
         ({"CACHE_TTL_SECONDS": "15m"}, "CACHE_TTL_SECONDS must be a number of seconds, got '15m'"),
         ({"MISS_REFRESH_SECONDS": "-1"}, "MISS_REFRESH_SECONDS must be a finite number of seconds >= 0, got '-1'"),
         ({"CACHE_TTL_SECONDS": "nan"}, "CACHE_TTL_SECONDS must be a finite number of seconds >= 0, got 'nan'"),
+        ({"LOOKUP_BUDGET_SECONDS": "0"}, "LOOKUP_BUDGET_SECONDS must be more than 0 seconds, got '0'"),
         ({"KEY_ID_FIELD": "a,,b"}, "KEY_ID_FIELD must be a field name or a comma-separated list of them, got 'a,,b'"),
     ],
 )
