@@ -1,8 +1,9 @@
 """Firehose transformer: adds the usage plan and customer to each API Gateway access-log line.
 
 A thin handler: it reads the event, asks the cache for the directory once per batch,
-runs each record through the pure parse -> enrich -> encode steps, and answers every
-recordId exactly once, in order. One record's failure never fails the batch.
+runs each record through the pure parse -> enrich -> encode steps, keeps the answer under
+Lambda's response limit (re-ingesting what does not fit), and answers every recordId
+exactly once, in order. One record's failure never fails the batch.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
+from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import (
+    KinesisFirehoseDataTransformationRecord,
+)
 
 import state
-from enrich import enrich_object, enrichment_for
+from budget import Deadline
+from enrich import enrich_object, enrichment_for, is_enriched, pass_through
 from records import (
     FailureReason,
     LookupKey,
@@ -28,12 +33,13 @@ from records import (
     lookup_key,
     parse_object,
 )
+from reingest import ReingestResult, parse_stream_arn, put_records
+from response import RESPONSE_LIMIT_BYTES, choose_overflow, entry_size, response_size
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import (
-        KinesisFirehoseDataTransformationRecord,
-        KinesisFirehoseRecord,
-    )
+    from collections.abc import Callable, Sequence
+
+    from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import KinesisFirehoseRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from config import Settings
@@ -45,9 +51,16 @@ tracer = Tracer()
 
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 
-# Time kept back from a load for the rest of the batch: a request already in flight when
-# the budget runs out (3 s connect + 5 s read), one retry backoff, and the answer itself.
-ANSWER_RESERVE_SECONDS = 20.0
+# The invocation's time is shared out so that a batch is always answered before the
+# function's timeout (and far inside Firehose's 5 minutes):
+# - a load gets LOOKUP_BUDGET_SECONDS, or less if fewer than this reserve would be left:
+#   a request in flight when the budget ends (3 s connect + 5 s read), a retry backoff,
+#   then the re-ingest below and the answer itself;
+ANSWER_RESERVE_SECONDS = 25.0
+# - re-ingesting what does not fit gets at most this, and always leaves REINGEST_RESERVE
+#   for a PutRecordBatch in flight (3 s connect + 5 s read) and the answer.
+REINGEST_BUDGET_SECONDS = 10.0
+REINGEST_RESERVE_SECONDS = 12.0
 
 
 class InvalidEventError(ValueError):
@@ -55,10 +68,31 @@ class InvalidEventError(ValueError):
 
 
 @dataclass(slots=True)
+class Answer:
+    """What one record is answered with, and why."""
+
+    record_id: str
+    result: Result
+    data: str  # base64, as it goes into the response
+    original: str  # base64, as Firehose sent it
+    line: bytes | None = None  # Ok: the enriched line (what a re-ingest puts back)
+    status: str | None = None  # Ok: the enrichment status; None if it passed through
+    reason: FailureReason | None = None  # ProcessingFailed: why
+
+    def fail(self, reason: FailureReason) -> None:
+        # The original goes back untouched; Firehose keeps it under the error prefix.
+        self.result, self.data, self.reason, self.line = "ProcessingFailed", self.original, reason, None
+
+    def drop(self) -> None:
+        # Its enriched copy is in the stream already: nothing to deliver from here.
+        self.result, self.data, self.line = "Dropped", "", None
+
+
+@dataclass(slots=True)
 class _Parsed:
-    record: KinesisFirehoseRecord
+    answer: Answer
     obj: dict[str, Any]
-    key: LookupKey
+    key: LookupKey | None  # None: already enriched, passes through
 
 
 @dataclass(slots=True)
@@ -68,55 +102,114 @@ class BatchSummary:
     results: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
+    passed_through: int = 0
+    response_bytes: int = 0
+
+    @classmethod
+    def of(cls, answers: Sequence[Answer]) -> BatchSummary:
+        summary = cls(response_bytes=response_size(entry_size(a.record_id, a.result, a.data) for a in answers))
+        for answer in answers:
+            summary.results[answer.result] += 1
+            if answer.reason is not None:
+                summary.failures[answer.reason.value] += 1
+            elif answer.status is not None:
+                summary.statuses[answer.status] += 1
+            else:
+                summary.passed_through += 1
+        return summary
 
 
 def transform_batch(
     event: KinesisFirehoseEvent, settings: Settings, cache: UsagePlanCache, *, time_left: float | None = None
-) -> tuple[list[KinesisFirehoseDataTransformationRecord], BatchSummary, CacheView]:
+) -> tuple[list[Answer], CacheView]:
     """Answer every record of a Firehose event; never raises because of one record."""
-    summary = BatchSummary()
-    answers: list[KinesisFirehoseDataTransformationRecord | _Parsed] = []
+    answers: list[Answer] = []
+    parsed: list[_Parsed] = []
     for record in event.records:
+        answer = _answer_for(record)
+        answers.append(answer)
         try:
-            obj = parse_object(decode_base64(_data(record)))
+            obj = parse_object(decode_base64(answer.original))
         except RecordError as error:
-            answers.append(_failed(record, error.reason, summary))
+            answer.fail(error.reason)
             continue
-        key = lookup_key(obj, settings.api_id_fields, settings.stage_fields, settings.key_id_fields)
-        answers.append(_Parsed(record, obj, key))
+        if is_enriched(obj):
+            parsed.append(_Parsed(answer, obj, None))
+        else:
+            key = lookup_key(obj, settings.api_id_fields, settings.stage_fields, settings.key_id_fields)
+            parsed.append(_Parsed(answer, obj, key))
 
     # One cache decision per batch, made before any record is answered.
-    view = cache.view_for([item.key for item in answers if isinstance(item, _Parsed)], time_left=time_left)
+    view = cache.view_for([item.key for item in parsed if item.key is not None], time_left=time_left)
 
-    response = []
-    for item in answers:
-        if not isinstance(item, _Parsed):
-            response.append(item)
-            continue
-        enrichment = enrichment_for(item.key, view.directory)
+    for item in parsed:
+        if item.key is None:
+            out = pass_through(item.obj, settings.api_key_values)
+        else:
+            enrichment = enrichment_for(item.key, view.directory)
+            item.answer.status = enrichment.status.value
+            out = enrich_object(item.obj, enrichment, settings.api_key_values)
         try:
-            line = encode_line(enrich_object(item.obj, enrichment, settings.api_key_values))
+            line = encode_line(out)
         except RecordError as error:
-            response.append(_failed(item.record, error.reason, summary))
+            item.answer.fail(error.reason)
             continue
-        summary.results["Ok"] += 1
-        summary.statuses[enrichment.status.value] += 1
-        response.append(item.record.build_data_transformation_response(result="Ok", data=encode_base64(line)))
-    return response, summary, view
+        item.answer.line, item.answer.data = line, encode_base64(line)
+    return answers, view
 
 
-def _failed(
-    record: KinesisFirehoseRecord, reason: FailureReason, summary: BatchSummary
-) -> KinesisFirehoseDataTransformationRecord:
-    summary.results["ProcessingFailed"] += 1
-    summary.failures[reason.value] += 1
-    # The original data goes back untouched; Firehose keeps it under the error prefix.
-    return record.build_data_transformation_response(result="ProcessingFailed", data=_data(record))
-
-
-def _data(record: KinesisFirehoseRecord) -> str:
+def _answer_for(record: KinesisFirehoseRecord) -> Answer:
     data = record.raw_event.get("data", "")
-    return data if isinstance(data, str) else ""
+    if isinstance(data, str):
+        return Answer(record.record_id, "Ok", "", data)
+    # Not a string: nothing to decode, and nothing to echo back either.
+    answer = Answer(record.record_id, "Ok", "", "")
+    answer.fail(FailureReason.INVALID_BASE64)
+    return answer
+
+
+def fit_response(
+    answers: Sequence[Answer], reingest: Callable[[list[bytes]], ReingestResult], limit: int = RESPONSE_LIMIT_BYTES
+) -> ReingestResult | None:
+    """Keep the serialized response within `limit`, changing answers in place.
+
+    Ok records that do not fit are put back into the stream, enriched. Each one Firehose
+    accepts is answered Dropped; any other fails with its original data, so Firehose keeps
+    it under the error prefix. Nothing is dropped that is not safely in the stream.
+    """
+    candidates = [a for a in answers if a.result == "Ok"]
+    fixed = [entry_size(a.record_id, a.result, a.data) for a in answers if a.result != "Ok"]
+    sizes = [(entry_size(a.record_id, "Ok", a.data), entry_size(a.record_id, "Dropped", "")) for a in candidates]
+    leaves = choose_overflow(fixed, sizes, limit)
+    overflow = [a for a, out in zip(candidates, leaves, strict=True) if out]
+    if not overflow:
+        return None
+    result = reingest([a.line or b"" for a in overflow])
+    for answer, accepted in zip(overflow, result.accepted, strict=True):
+        if accepted:
+            answer.drop()
+        else:
+            answer.fail(FailureReason.RESPONSE_FULL)
+    _make_room(answers, [a for a, out in zip(candidates, leaves, strict=True) if not out], limit)
+    return result
+
+
+def _make_room(answers: Sequence[Answer], kept: Sequence[Answer], limit: int) -> None:
+    """Only when Firehose refused copies: fail Ok records, last first, until the answer fits.
+
+    Each goes back as it came, which is smaller than enriched; if every record did, the
+    answer would be no bigger than the event Firehose sent.
+    """
+    size = response_size(entry_size(a.record_id, a.result, a.data) for a in answers)
+    for answer in reversed(kept):
+        if size <= limit:
+            return
+        saving = entry_size(answer.record_id, "Ok", answer.data) - entry_size(
+            answer.record_id, "ProcessingFailed", answer.original
+        )
+        if saving > 0:
+            answer.fail(FailureReason.RESPONSE_FULL)
+            size -= saving
 
 
 def validate_event(event: Any) -> KinesisFirehoseEvent:
@@ -126,8 +219,6 @@ def validate_event(event: Any) -> KinesisFirehoseEvent:
     for index, record in enumerate(event["records"]):
         if not isinstance(record, Mapping) or not isinstance(record.get("recordId"), str):
             raise InvalidEventError(f"record {index} has no 'recordId' string, so it cannot be answered")
-        if not isinstance(record.get("data", ""), str):
-            raise InvalidEventError(f"record {index} has a 'data' that is not a base64 string")
     return KinesisFirehoseEvent(dict(event))
 
 
@@ -138,14 +229,26 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     firehose_event = validate_event(event)
     # A load may use the invocation's time only up to a reserve kept for answering.
     time_left = context.get_remaining_time_in_millis() / 1000 - ANSWER_RESERVE_SECONDS
-    response, summary, view = transform_batch(
-        firehose_event, state.settings(), state.usage_plan_cache(), time_left=time_left
-    )
-    _observe(summary, view, len(response))
-    return {"records": [record.asdict() for record in response]}
+    answers, view = transform_batch(firehose_event, state.settings(), state.usage_plan_cache(), time_left=time_left)
+    reingested = fit_response(answers, lambda payloads: _reingest(event.get("deliveryStreamArn"), payloads, context))
+    _observe(BatchSummary.of(answers), view, reingested)
+    return {
+        "records": [
+            KinesisFirehoseDataTransformationRecord(record_id=a.record_id, result=a.result, data=a.data).asdict()
+            for a in answers
+        ]
+    }
 
 
-def _observe(summary: BatchSummary, view: CacheView, record_count: int) -> None:
+def _reingest(stream_arn: object, payloads: list[bytes], context: LambdaContext) -> ReingestResult:
+    stream = parse_stream_arn(stream_arn)
+    if stream is None:
+        return ReingestResult((False,) * len(payloads), 0, 0, 0, "the event has no valid deliveryStreamArn")
+    seconds = min(REINGEST_BUDGET_SECONDS, context.get_remaining_time_in_millis() / 1000 - REINGEST_RESERVE_SECONDS)
+    return put_records(state.firehose_client(stream.region), stream.name, payloads, Deadline(max(0.0, seconds)))
+
+
+def _observe(summary: BatchSummary, view: CacheView, reingested: ReingestResult | None) -> None:
     if view.load is not None:
         _observe_load(view.load, serving_snapshot=view.directory is not None)
     for result, count in summary.results.items():
@@ -154,17 +257,45 @@ def _observe(summary: BatchSummary, view: CacheView, record_count: int) -> None:
         metrics.add_metric(name=f"Status_{status}", unit=MetricUnit.Count, value=count)
     for reason, count in summary.failures.items():
         metrics.add_metric(name=f"Failed_{reason}", unit=MetricUnit.Count, value=count)
-    logger.info(
-        "batch transformed",
-        extra={
-            "records": record_count,
-            "results": dict(summary.results),
-            "statuses": dict(summary.statuses),
-            "failure_reasons": dict(summary.failures),
-            "cache_age_seconds": None if view.age_seconds is None else round(view.age_seconds, 3),
-            "cache_loaded": view.load is not None and view.load.ok,
-        },
-    )
+    if summary.passed_through:
+        metrics.add_metric(name="RecordsAlreadyEnriched", unit=MetricUnit.Count, value=summary.passed_through)
+    metrics.add_metric(name="ResponseBytes", unit=MetricUnit.Bytes, value=summary.response_bytes)
+    details: dict[str, object] = {
+        "records": sum(summary.results.values()),
+        "results": dict(summary.results),
+        "statuses": dict(summary.statuses),
+        "failure_reasons": dict(summary.failures),
+        "already_enriched": summary.passed_through,
+        "response_bytes": summary.response_bytes,
+        "cache_age_seconds": None if view.age_seconds is None else round(view.age_seconds, 3),
+        "cache_loaded": view.load is not None and view.load.ok,
+    }
+    if reingested is not None:
+        _observe_reingest(reingested)
+        details["reingested"] = reingested.accepted_count
+    logger.info("batch transformed", extra=details)
+
+
+def _observe_reingest(result: ReingestResult) -> None:
+    failed = len(result.accepted) - result.accepted_count
+    metrics.add_metric(name="RecordsReingested", unit=MetricUnit.Count, value=result.accepted_count)
+    metrics.add_metric(name="ReingestRequests", unit=MetricUnit.Count, value=result.requests)
+    details = {
+        "overflow": len(result.accepted),
+        "accepted": result.accepted_count,
+        "failed": failed,
+        "too_large": result.too_large,
+        "requests": result.requests,
+        "rounds": result.rounds,
+    }
+    if failed:
+        metrics.add_metric(name="ReingestFailures", unit=MetricUnit.Count, value=failed)
+        logger.warning(
+            "records that did not fit the response could not all be re-ingested; those failed processing",
+            extra={**details, "error": result.error},
+        )
+    else:
+        logger.info("records that did not fit the response were re-ingested", extra=details)
 
 
 def _observe_load(load: LoadReport, *, serving_snapshot: bool) -> None:

@@ -22,6 +22,10 @@ class EnrichmentStatus(StrEnum):
     LOOKUP_UNAVAILABLE = "lookup_unavailable"
 
 
+# The fields added to every Ok record, in the order they are added.
+ENRICHMENT_FIELDS = ("usage_plan_id", "usage_plan_name", "customer_id", "customer_name", "enrichment_status")
+
+
 @dataclass(frozen=True, slots=True)
 class Enrichment:
     """The five fields added to every Ok record."""

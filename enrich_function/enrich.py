@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from directory import LOOKUP_UNAVAILABLE, NO_API_KEY, UNKNOWN_API_KEY, Enrichment, UsagePlanDirectory
+from directory import (
+    ENRICHMENT_FIELDS,
+    LOOKUP_UNAVAILABLE,
+    NO_API_KEY,
+    UNKNOWN_API_KEY,
+    Enrichment,
+    EnrichmentStatus,
+    UsagePlanDirectory,
+)
 from masking import apply_key_value_policy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from config import ApiKeyValuePolicy
     from records import LookupKey
+
+_STATUSES = frozenset(status.value for status in EnrichmentStatus)
 
 
 def enrichment_for(key: LookupKey, directory: UsagePlanDirectory | None) -> Enrichment:
@@ -31,3 +43,20 @@ def enrich_object(obj: dict[str, Any], enrichment: Enrichment, policy: ApiKeyVal
     enriched = dict(apply_key_value_policy(obj, policy))
     enriched.update(enrichment.as_fields())
     return enriched
+
+
+def is_enriched(obj: Mapping[str, Any]) -> bool:
+    """Whether a record already carries the five fields: it came through here before.
+
+    Records that did not fit in a response are put back into the stream enriched, and
+    come through the function again; they must pass unchanged, not be enriched twice.
+    """
+    status = obj.get("enrichment_status")
+    if not isinstance(status, str) or status not in _STATUSES:
+        return False
+    return all(name in obj and (obj[name] is None or isinstance(obj[name], str)) for name in ENRICHMENT_FIELDS)
+
+
+def pass_through(obj: dict[str, Any], policy: ApiKeyValuePolicy) -> dict[str, Any]:
+    """An already enriched record as it is; the key policy still applies, and masking is idempotent."""
+    return apply_key_value_policy(obj, policy)

@@ -33,6 +33,8 @@ class FailureReason(StrEnum):
     INVALID_JSON = "invalid_json"
     NOT_OBJECT = "not_object"
     UNENCODABLE = "unencodable"
+    # Did not fit in the 6 MB response and Firehose did not accept its re-ingested copy.
+    RESPONSE_FULL = "response_full"
 
 
 class RecordError(Exception):

@@ -1,4 +1,4 @@
-"""The one owner of what lives for an execution environment: settings, client, cache.
+"""The one owner of what lives for an execution environment: settings, clients, cache.
 
 Everything is created lazily on first use, so tests can start moto (or swap in a fake
 fetch) before any client exists, and `reset()` gives each test a cold start.
@@ -7,17 +7,20 @@ fetch) before any client exists, and `reset()` gives each test a cold start.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from config import Settings
-from usage_plans import Deadline, FetchResult, UsagePlanCache, fetch_directory
+from usage_plans import FetchResult, UsagePlanCache, fetch_directory
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_firehose import FirehoseClient
+
+    from budget import Deadline
 
 # Region and endpoint come from the standard AWS settings (AWS_REGION,
 # AWS_ENDPOINT_URL_API_GATEWAY...). Retries are botocore's standard mode: exponential
@@ -35,6 +38,7 @@ class _State:
     settings: Settings | None = None
     client: APIGatewayClient | None = None
     cache: UsagePlanCache | None = None
+    firehose: dict[str, FirehoseClient] = field(default_factory=dict)
 
 
 _state = _State()
@@ -50,6 +54,13 @@ def apigateway_client() -> APIGatewayClient:
     if _state.client is None:
         _state.client = boto3.client("apigateway", config=_CLIENT_CONFIG)
     return _state.client
+
+
+def firehose_client(region: str) -> FirehoseClient:
+    """A client for re-ingesting into the stream, in the stream's region (from the event)."""
+    if region not in _state.firehose:
+        _state.firehose[region] = boto3.client("firehose", region_name=region, config=_CLIENT_CONFIG)
+    return _state.firehose[region]
 
 
 def usage_plan_cache() -> UsagePlanCache:
@@ -78,3 +89,4 @@ def reset() -> None:
     _state.settings = None
     _state.client = None
     _state.cache = None
+    _state.firehose = {}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
+from budget import BudgetExhaustedError, Deadline, metered
 from directory import Customer, PlanKeys, UsagePlanDirectory, build_directory
 
 if TYPE_CHECKING:
@@ -62,35 +63,6 @@ class DirectoryLoadError(Exception):
         self.missing_permission = missing_permission
 
 
-class Deadline:
-    """When the loading done in one invocation must stop (LOOKUP_BUDGET_SECONDS)."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self._clock = clock
-        self._at = clock() + seconds
-
-    def expired(self) -> bool:
-        return self._clock() >= self._at
-
-
-class _BudgetExhaustedError(Exception):
-    """Raised from botocore's request-created hook, so no further request (or retry) is sent."""
-
-
-class _RequestMeter:
-    """Counts every HTTP request of a load, retries included, and refuses one past the deadline."""
-
-    def __init__(self, deadline: Deadline | None) -> None:
-        self.deadline = deadline
-        self.requests = 0
-
-    def __call__(self, **_: object) -> None:
-        if self.deadline is not None and self.deadline.expired():
-            raise _BudgetExhaustedError
-        self.requests += 1
-
-
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     directory: UsagePlanDirectory
@@ -103,25 +75,19 @@ def fetch_directory(client: APIGatewayClient, deadline: Deadline | None = None) 
     Retries are botocore's (the client's retry mode); each request, retries included, is
     refused once `deadline` has passed. Any failure raises DirectoryLoadError.
     """
-    meter = _RequestMeter(deadline)
-    # Per attempt, before signing: a refused request never reaches the network.
-    event = "request-created.api-gateway"
-    hook_id = f"usage-plan-budget-{id(meter)}"
-    client.meta.events.register(event, meter, unique_id=hook_id)
-    try:
-        return FetchResult(_list_directory(client), meter.requests)
-    except _BudgetExhaustedError:
-        budget = deadline.seconds if deadline is not None else 0
-        detail = f"lookup budget of {budget:g} s used up after {meter.requests} requests"
-        raise DirectoryLoadError(FailureKind.BUDGET_EXHAUSTED, detail, calls=meter.requests) from None
-    except ClientError as error:
-        raise _client_error(error, client, meter.requests) from None
-    except BotoCoreError as error:
-        timeout = isinstance(error, (ReadTimeoutError, ConnectTimeoutError))
-        kind = FailureKind.TIMEOUT if timeout else FailureKind.OTHER
-        raise DirectoryLoadError(kind, f"{type(error).__name__}: {error}", calls=meter.requests) from None
-    finally:
-        client.meta.events.unregister(event, unique_id=hook_id)
+    with metered(client, "api-gateway", deadline) as meter:
+        try:
+            return FetchResult(_list_directory(client), meter.requests)
+        except BudgetExhaustedError:
+            budget = deadline.seconds if deadline is not None else 0
+            detail = f"lookup budget of {budget:g} s used up after {meter.requests} requests"
+            raise DirectoryLoadError(FailureKind.BUDGET_EXHAUSTED, detail, calls=meter.requests) from None
+        except ClientError as error:
+            raise _client_error(error, client, meter.requests) from None
+        except BotoCoreError as error:
+            timeout = isinstance(error, (ReadTimeoutError, ConnectTimeoutError))
+            kind = FailureKind.TIMEOUT if timeout else FailureKind.OTHER
+            raise DirectoryLoadError(kind, f"{type(error).__name__}: {error}", calls=meter.requests) from None
 
 
 def _list_directory(client: APIGatewayClient) -> UsagePlanDirectory:

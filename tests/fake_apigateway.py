@@ -130,10 +130,12 @@ def _response(status: int, body: dict[str, Any], error_code: str | None = None) 
     headers = {"Content-Type": "application/json"}
     if error_code:
         headers["x-amzn-ErrorType"] = error_code
-    return AWSResponse("https://apigateway.us-east-1.amazonaws.com", status, headers, _Raw(json.dumps(body).encode()))
+    return AWSResponse(
+        "https://apigateway.us-east-1.amazonaws.com", status, headers, RawBody(json.dumps(body).encode())
+    )
 
 
-class _Raw:
+class RawBody:
     """The raw body object AWSResponse reads from."""
 
     def __init__(self, content: bytes) -> None:

@@ -273,10 +273,10 @@ def test_the_budget_also_stops_retries(monkeypatch, lambda_context):
 
 
 def test_a_batch_near_the_invocation_timeout_gets_a_smaller_budget(world, lambda_context, monkeypatch):
-    monkeypatch.setattr(type(lambda_context), "get_remaining_time_in_millis", lambda _self: 25_000)
+    monkeypatch.setattr(type(lambda_context), "get_remaining_time_in_millis", lambda _self: 30_000)
     world.api.on_request = lambda: setattr(world.clock, "now", world.clock.now + 2)
     assert statuses(app.lambda_handler(batch("k1"), lambda_context)) == [(None, "lookup_unavailable")]
-    # 25 s left minus the 20 s kept for answering: a 5 s budget, so requests at 0, 2 and 4 s.
+    # 30 s left minus the 25 s kept for answering: a 5 s budget, so requests at 0, 2 and 4 s.
     assert world.api.count() == 3
 
 

@@ -155,15 +155,21 @@ def test_firehose_role_writes_only_to_this_bucket_invokes_only_this_function_log
     assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
 
 
-def test_function_may_only_get_usage_plans_and_api_keys_in_its_own_region():
+def test_function_may_only_get_usage_plans_and_api_keys_and_put_into_its_own_stream():
     (policy,) = RESOURCES["EnrichFunction"]["Properties"]["Policies"]
-    (statement,) = policy["Statement"]
-    assert statement["Action"] == "apigateway:GET"
-    assert [r["Fn::Sub"] for r in statement["Resource"]] == [
+    read, reingest = policy["Statement"]
+    assert read["Action"] == "apigateway:GET"
+    assert [r["Fn::Sub"] for r in read["Resource"]] == [
         "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans",
         "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys",
         "arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys",
     ]
+    assert reingest["Action"] == "firehose:PutRecordBatch"
+    assert reingest["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}"
+        ":deliverystream/amazon-apigateway-${StreamName}"
+    }
+    assert reingest["Resource"]["Fn::Sub"].endswith(STREAM["DeliveryStreamName"]["Fn::Sub"]), "the same stream"
 
 
 def test_outputs_are_the_contract_with_users():

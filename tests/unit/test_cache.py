@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from budget import Deadline
 from directory import Customer, PlanKeys, build_directory
 from records import LookupKey
-from usage_plans import Deadline, DirectoryLoadError, FailureKind, FetchResult, LoadTrigger, UsagePlanCache
+from usage_plans import DirectoryLoadError, FailureKind, FetchResult, LoadTrigger, UsagePlanCache
 
 KNOWN = LookupKey("api1", "prod", "k1")
 UNKNOWN = LookupKey("api1", "prod", "k-new")
