@@ -9,8 +9,10 @@ LOCAL_REGION := us-east-1
 PYTHON ?= $(shell scripts/find-python)
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 DEV := $(VENV)/.installed
 SAM := $(SAM_VENV)/.installed
+CHECKOV := $(CHECKOV_VENV)/.installed
 PY := $(VENV)/bin/python
 # sam build needs the runtime's python3.13 on PATH.
 SAM_ENV := PATH="$(dir $(PYTHON)):$$PATH" AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-$(LOCAL_REGION)}"
@@ -33,8 +35,14 @@ $(SAM): requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $@
 
+$(CHECKOV): requirements-checkov.txt
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 .PHONY: venv
-venv: $(DEV) $(SAM) ## Create both virtual environments (dev tools; SAM CLI on its own)
+venv: $(DEV) $(SAM) $(CHECKOV) ## Create the virtual environments (dev tools; SAM CLI and checkov each on their own)
 
 .PHONY: demo
 demo: $(DEV) ## Run the real handler over the sample events against an emulated API Gateway
@@ -49,10 +57,14 @@ lint: $(DEV) ## ruff: lint and format check
 typecheck: $(DEV) ## mypy (strict on enrich_function/)
 	$(VENV)/bin/mypy
 
+.PHONY: scan
+scan: $(CHECKOV) ## checkov security scan of template.yaml (offline; skips are in the template with reasons)
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
 .PHONY: test
-test: $(DEV) $(SAM) lint typecheck ## Lint, type-check, and run every test (template checks and sam build included)
+test: $(DEV) $(SAM) $(CHECKOV) lint typecheck scan ## Lint, type-check, scan, and run every test (sam build included)
 	SAM_CLI="$(abspath $(SAM_VENV))/bin/sam" CFN_LINT="$(abspath $(SAM_VENV))/bin/cfn-lint" SAM_PYTHON_DIR="$(dir $(PYTHON))" \
-		$(VENV)/bin/pytest
+		CHECKOV="$(abspath $(CHECKOV_VENV))/bin/checkov" $(VENV)/bin/pytest
 
 .PHONY: validate
 validate: $(SAM) ## sam validate --lint and cfn-lint
@@ -68,10 +80,11 @@ events: $(DEV) ## Regenerate events/*.json from scripts/generate_events.py
 	$(PY) scripts/generate_events.py
 
 .PHONY: lock
-lock: ## Re-pin requirements-dev.txt and requirements-sam.txt from their .in files
+lock: ## Re-pin requirements-{dev,sam,checkov}.txt from their .in files
 	scripts/lock requirements-dev.in requirements-dev.txt "$(PYTHON)"
 	scripts/lock requirements-sam.in requirements-sam.txt "$(PYTHON)"
+	scripts/lock requirements-checkov.in requirements-checkov.txt "$(PYTHON)"
 
 .PHONY: clean
 clean: ## Remove the virtual environments and build output
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -71,6 +71,34 @@ def test_sam_build_for_python313_on_arm64(tmp_path):
     assert not list(bundle.glob("moto*")), "test dependencies stay out of the bundle"
 
 
+def test_checkov_reports_no_failed_check_and_every_skip_has_a_reason():
+    result = run(
+        tool("CHECKOV"), "--file", "template.yaml", "--framework", "cloudformation", "--skip-download",
+        "--output", "json",
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert report["summary"]["failed"] == 0, failed
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] >= 20
+    for check in report["results"]["skipped_checks"]:
+        assert len(check["check_result"].get("suppress_comment", "")) >= 30, check["check_id"]
+    skipped = sorted(c["check_id"] for c in report["results"]["skipped_checks"])
+    assert skipped == ["CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_158", "CKV_AWS_158", "CKV_AWS_173", "CKV_AWS_18"]
+
+
+def test_bucket_versioning_and_reserved_concurrency():
+    bucket = RESOURCES["LogBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireOldVersions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    function = RESOURCES["EnrichFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReservesConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert TEMPLATE["Parameters"]["ReservedConcurrency"]["Default"] == 10
+
+
 def test_stream_name_starts_with_the_prefix_api_gateway_requires():
     assert STREAM["DeliveryStreamName"] == {"Fn::Sub": "amazon-apigateway-${StreamName}"}
     pattern = re.compile(TEMPLATE["Parameters"]["StreamName"]["AllowedPattern"])
@@ -126,7 +154,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_logs():
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
     }  # fmt: skip
     assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    rule = bucket["LifecycleConfiguration"]["Rules"][0]
     assert rule["ExpirationInDays"] == {"Ref": "LogRetentionDays"}
     (deny,) = RESOURCES["LogBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
