@@ -79,13 +79,14 @@ def load_event(path: Path) -> dict[str, Any]:
 
 def describe_failure(data: str) -> str:
     """Why the handler failed a record, found by the same parsing code it uses."""
-    from records import RecordError, decode_base64, parse_object  # noqa: PLC0415 - needs sys.path set above
+    from records import FailureReason, RecordError, decode_base64, encode_line, parse_object  # noqa: PLC0415
 
     try:
-        parse_object(decode_base64(data))
+        encode_line(parse_object(decode_base64(data)))
     except RecordError as error:
         return error.reason.value
-    return "unencodable"
+    # A readable record fails only when it did not fit the response and could not be re-ingested.
+    return FailureReason.RESPONSE_FULL.value
 
 
 def print_response(response: dict[str, Any], results: Counter[str], statuses: Counter[str]) -> None:
@@ -97,6 +98,8 @@ def print_response(response: dict[str, Any], results: Counter[str], statuses: Co
             status = json.loads(line)["enrichment_status"]
             statuses[status] += 1
             print(f"  {result:<17} {status:<19} {line.rstrip()}")
+        elif result == "Dropped":
+            print(f"  {result:<17} {'re-ingested':<19} (did not fit the response; the stream accepted its copy)")
         else:
             reason = describe_failure(record.get("data", ""))
             print(f"  {result:<17} {reason:<19} (kept as it came, under the stream's errors/ prefix)")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 
 from conftest import ROOT
+from local_invoke import describe_failure
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -47,3 +49,9 @@ def test_bad_input_gets_one_clear_line_not_a_traceback(tmp_path):
         assert result.returncode == 2
         assert message in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_the_runner_names_why_a_record_failed():
+    assert describe_failure("!!") == "invalid_base64"
+    assert describe_failure(base64.b64encode(b"[1]").decode()) == "not_object"
+    assert describe_failure(base64.b64encode(b'{"a":1}').decode()) == "response_full"
