@@ -184,32 +184,44 @@ def fit_response(
     overflow = [a for a, out in zip(candidates, leaves, strict=True) if out]
     if not overflow:
         return None
+    result = _move_out(overflow, reingest)
+    # Firehose refused some copies, which now fail with their (larger) original data: make
+    # room by moving more Ok records out, last first, counting each as failing too.
+    kept = [a for a, out in zip(candidates, leaves, strict=True) if not out]
+    more = _room_for(answers, kept, limit)
+    if more:
+        result = result.merged(_move_out(more, reingest))
+    return result
+
+
+def _move_out(overflow: Sequence[Answer], reingest: Callable[[list[bytes]], ReingestResult]) -> ReingestResult:
     result = reingest([a.line or b"" for a in overflow])
     for answer, accepted in zip(overflow, result.accepted, strict=True):
         if accepted:
             answer.drop()
         else:
             answer.fail(FailureReason.RESPONSE_FULL)
-    _make_room(answers, [a for a, out in zip(candidates, leaves, strict=True) if not out], limit)
     return result
 
 
-def _make_room(answers: Sequence[Answer], kept: Sequence[Answer], limit: int) -> None:
-    """Only when Firehose refused copies: fail Ok records, last first, until the answer fits.
+def _room_for(answers: Sequence[Answer], kept: Sequence[Answer], limit: int) -> list[Answer]:
+    """The Ok records, last first, that must leave so the answer fits even if all of them fail.
 
-    Each goes back as it came, which is smaller than enriched; if every record did, the
-    answer would be no bigger than the event Firehose sent.
+    A record that fails goes back as it came, smaller than enriched; if every record did,
+    the answer would be no bigger than the event Firehose sent.
     """
     size = response_size(entry_size(a.record_id, a.result, a.data) for a in answers)
+    chosen = []
     for answer in reversed(kept):
         if size <= limit:
-            return
+            break
         saving = entry_size(answer.record_id, "Ok", answer.data) - entry_size(
             answer.record_id, "ProcessingFailed", answer.original
         )
         if saving > 0:
-            answer.fail(FailureReason.RESPONSE_FULL)
+            chosen.append(answer)
             size -= saving
+    return chosen
 
 
 def validate_event(event: Any) -> KinesisFirehoseEvent:

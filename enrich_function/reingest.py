@@ -65,6 +65,16 @@ class ReingestResult:
     def accepted_count(self) -> int:
         return sum(self.accepted)
 
+    def merged(self, later: ReingestResult) -> ReingestResult:
+        """This result and a later one for more payloads, as one report."""
+        return ReingestResult(
+            self.accepted + later.accepted,
+            self.requests + later.requests,
+            self.rounds + later.rounds,
+            self.too_large + later.too_large,
+            later.error or self.error,
+        )
+
 
 def chunks(indices: Sequence[int], payloads: Sequence[bytes]) -> list[list[int]]:
     """Split payload indices into requests of at most 500 records and 4 MiB."""

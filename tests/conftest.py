@@ -29,12 +29,17 @@ os.environ.update(
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_API_GATEWAY"):
     os.environ.pop(_name, None)
 
+from hypothesis import settings  # noqa: E402
 from local_invoke import LocalContext  # noqa: E402
 
 import state  # noqa: E402 - after the environment above
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+# CI runs the same examples every time (a gate must not flake); locally each run explores anew.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 FUNCTION_SETTINGS = (
     "API_KEY_VALUES",
