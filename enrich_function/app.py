@@ -75,17 +75,16 @@ class Answer:
     result: Result
     data: str  # base64, as it goes into the response
     original: str  # base64, as Firehose sent it
-    line: bytes | None = None  # Ok: the enriched line (what a re-ingest puts back)
     status: str | None = None  # Ok: the enrichment status; None if it passed through
     reason: FailureReason | None = None  # ProcessingFailed: why
 
     def fail(self, reason: FailureReason) -> None:
         # The original goes back untouched; Firehose keeps it under the error prefix.
-        self.result, self.data, self.reason, self.line = "ProcessingFailed", self.original, reason, None
+        self.result, self.data, self.reason = "ProcessingFailed", self.original, reason
 
     def drop(self) -> None:
         # Its enriched copy is in the stream already: nothing to deliver from here.
-        self.result, self.data, self.line = "Dropped", "", None
+        self.result, self.data = "Dropped", ""
 
 
 @dataclass(slots=True)
@@ -154,7 +153,8 @@ def transform_batch(
         except RecordError as error:
             item.answer.fail(error.reason)
             continue
-        item.answer.line, item.answer.data = line, encode_base64(line)
+        # Only the base64 is kept: orjson's bytes carry kilobytes of spare buffer each.
+        item.answer.data = encode_base64(line)
     return answers, view
 
 
@@ -195,7 +195,8 @@ def fit_response(
 
 
 def _move_out(overflow: Sequence[Answer], reingest: Callable[[list[bytes]], ReingestResult]) -> ReingestResult:
-    result = reingest([a.line or b"" for a in overflow])
+    # The enriched line, decoded again: only for the few records that leave.
+    result = reingest([decode_base64(a.data) for a in overflow])
     for answer, accepted in zip(overflow, result.accepted, strict=True):
         if accepted:
             answer.drop()
