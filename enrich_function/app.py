@@ -105,8 +105,8 @@ class BatchSummary:
     response_bytes: int = 0
 
     @classmethod
-    def of(cls, answers: Sequence[Answer]) -> BatchSummary:
-        summary = cls(response_bytes=response_size(entry_size(a.record_id, a.result, a.data) for a in answers))
+    def of(cls, answers: Sequence[Answer], response_bytes: int) -> BatchSummary:
+        summary = cls(response_bytes=response_bytes)
         for answer in answers:
             summary.results[answer.result] += 1
             if answer.reason is not None:
@@ -168,9 +168,17 @@ def _answer_for(record: KinesisFirehoseRecord) -> Answer:
     return answer
 
 
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """The serialized size of the answer, and what re-ingesting took (None: all fitted)."""
+
+    response_bytes: int
+    reingested: ReingestResult | None
+
+
 def fit_response(
     answers: Sequence[Answer], reingest: Callable[[list[bytes]], ReingestResult], limit: int = RESPONSE_LIMIT_BYTES
-) -> ReingestResult | None:
+) -> Fit:
     """Keep the serialized response within `limit`, changing answers in place.
 
     Ok records that do not fit are put back into the stream, enriched. Each one Firehose
@@ -182,8 +190,8 @@ def fit_response(
     sizes = [(entry_size(a.record_id, "Ok", a.data), entry_size(a.record_id, "Dropped", "")) for a in candidates]
     leaves = choose_overflow(fixed, sizes, limit)
     overflow = [a for a, out in zip(candidates, leaves, strict=True) if out]
-    if not overflow:
-        return None
+    if not overflow:  # the usual case: every size is known already
+        return Fit(response_size([*fixed, *(ok for ok, _ in sizes)]), None)
     result = _move_out(overflow, reingest)
     # Firehose refused some copies, which now fail with their (larger) original data: make
     # room by moving more Ok records out, last first, counting each as failing too.
@@ -191,7 +199,7 @@ def fit_response(
     more = _room_for(answers, kept, limit)
     if more:
         result = result.merged(_move_out(more, reingest))
-    return result
+    return Fit(_answer_size(answers), result)
 
 
 def _move_out(overflow: Sequence[Answer], reingest: Callable[[list[bytes]], ReingestResult]) -> ReingestResult:
@@ -211,7 +219,7 @@ def _room_for(answers: Sequence[Answer], kept: Sequence[Answer], limit: int) -> 
     A record that fails goes back as it came, smaller than enriched; if every record did,
     the answer would be no bigger than the event Firehose sent.
     """
-    size = response_size(entry_size(a.record_id, a.result, a.data) for a in answers)
+    size = _answer_size(answers)
     chosen = []
     for answer in reversed(kept):
         if size <= limit:
@@ -223,6 +231,10 @@ def _room_for(answers: Sequence[Answer], kept: Sequence[Answer], limit: int) -> 
             chosen.append(answer)
             size -= saving
     return chosen
+
+
+def _answer_size(answers: Sequence[Answer]) -> int:
+    return response_size(entry_size(a.record_id, a.result, a.data) for a in answers)
 
 
 def validate_event(event: Any) -> KinesisFirehoseEvent:
@@ -243,8 +255,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # A load may use the invocation's time only up to a reserve kept for answering.
     time_left = context.get_remaining_time_in_millis() / 1000 - ANSWER_RESERVE_SECONDS
     answers, view = transform_batch(firehose_event, state.settings(), state.usage_plan_cache(), time_left=time_left)
-    reingested = fit_response(answers, lambda payloads: _reingest(event.get("deliveryStreamArn"), payloads, context))
-    _observe(BatchSummary.of(answers), view, reingested)
+    fit = fit_response(answers, lambda payloads: _reingest(event.get("deliveryStreamArn"), payloads, context))
+    _observe(BatchSummary.of(answers, fit.response_bytes), view, fit.reingested)
     return {
         "records": [
             KinesisFirehoseDataTransformationRecord(record_id=a.record_id, result=a.result, data=a.data).asdict()

@@ -200,8 +200,9 @@ def test_fit_response_keeps_any_batch_under_the_limit_and_drops_only_accepted_re
         accepted = tuple(n not in refused for n in range(len(payloads)))
         return ReingestResult(accepted, 1, 1, 0)
 
-    app.fit_response(answers, reingest, limit)
-    assert response_size(entry_size(a.record_id, a.result, a.data) for a in answers) <= limit
+    fit = app.fit_response(answers, reingest, limit)
+    assert fit.response_bytes == response_size(entry_size(a.record_id, a.result, a.data) for a in answers)
+    assert fit.response_bytes <= limit
     for answer in answers:
         result, data = before[answer.record_id]
         if answer.result == "Dropped":
