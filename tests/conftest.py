@@ -73,6 +73,14 @@ def handler_logs() -> Iterator[io.StringIO]:
     app.logger.registered_handler.setStream(previous)
 
 
+def everything_logged(
+    handler_logs: io.StringIO, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> str:
+    """All a test run wrote: the handler's Logger, stdout/stderr (EMF metrics) and every logger (botocore)."""
+    captured = capsys.readouterr()
+    return handler_logs.getvalue() + captured.out + captured.err + caplog.text
+
+
 @pytest.fixture
 def lambda_context() -> LocalContext:
     return LocalContext()

@@ -16,7 +16,7 @@ from typing import Any
 import botocore.endpoint
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from conftest import firehose_event, ok_objects
+from conftest import everything_logged, firehose_event, ok_objects
 from fake_apigateway import FakeAccount, PagingApiGateway
 
 import app
@@ -290,8 +290,7 @@ def test_no_key_value_reaches_the_logs_under_faults_even_at_debug(world, lambda_
         app.lambda_handler(batch("k2"), lambda_context)
     finally:
         app.logger.setLevel(logging.INFO)
-    captured = capsys.readouterr()
-    logged = handler_logs.getvalue() + captured.out + captured.err + caplog.text
+    logged = everything_logged(handler_logs, capsys, caplog)
     assert "access denied" in logged and "GetUsagePlanKeys" in caplog.text
     for value in KEY_VALUES:
         assert value not in logged

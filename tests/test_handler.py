@@ -8,7 +8,7 @@ import logging
 
 import boto3
 import pytest
-from conftest import decoded, firehose_event, load_event, ok_objects
+from conftest import decoded, everything_logged, firehose_event, load_event, ok_objects
 from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 from moto import mock_aws
 
@@ -194,8 +194,7 @@ def test_no_raw_key_value_reaches_any_log_line_even_at_debug(
             app.lambda_handler(load_event(name), lambda_context)
     finally:
         app.logger.setLevel(logging.INFO)
-    captured = capsys.readouterr()
-    logged = handler_logs.getvalue() + captured.out + captured.err + caplog.text
+    logged = everything_logged(handler_logs, capsys, caplog)
     assert "batch transformed" in logged
     assert "GetUsagePlanKeys" in caplog.text or "usageplans" in caplog.text, "botocore did log at DEBUG"
     for value in DEMO_KEY_VALUES:

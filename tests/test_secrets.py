@@ -9,7 +9,7 @@ import logging
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from conftest import firehose_event, load_event
+from conftest import everything_logged, firehose_event, load_event
 from fake_apigateway import RawBody
 from fake_firehose import FakeFirehose
 from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
@@ -68,8 +68,7 @@ def test_no_key_value_is_logged_on_any_path(lambda_context, handler_logs, capsys
             app.lambda_handler(load_event("seed_format.json"), lambda_context)
     finally:
         app.logger.setLevel(logging.INFO)
-    captured = capsys.readouterr()
-    logged = handler_logs.getvalue() + captured.out + captured.err + caplog.text
+    logged = everything_logged(handler_logs, capsys, caplog)
     assert "re-ingested" in logged and "access denied" in logged and "usage plans loaded" in logged
     assert "GetUsagePlanKeys" in caplog.text, "botocore logged at DEBUG, and was still clean"
     for value in KEY_VALUES:
