@@ -48,6 +48,10 @@ venv: $(DEV) $(SAM) $(CHECKOV) ## Create the virtual environments (dev tools; SA
 demo: $(DEV) ## Run the real handler over the sample events against an emulated API Gateway
 	$(PY) scripts/local_invoke.py $(EVENTS)
 
+.PHONY: bench
+bench: $(DEV) ## Benchmark the handler against the floor and a naive transformer; memory, cold start (not a test)
+	$(PY) bench/run.py
+
 .PHONY: lint
 lint: $(DEV) ## ruff: lint and format check
 	$(VENV)/bin/ruff check .

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -127,7 +127,8 @@ class PagingApiGateway:
 
 
 def _response(status: int, body: dict[str, Any], error_code: str | None = None) -> AWSResponse:
-    headers = {"Content-Type": "application/json"}
+    headers = HTTPHeaders()  # what botocore's own HTTP layer hands AWSResponse
+    headers["Content-Type"] = "application/json"
     if error_code:
         headers["x-amzn-ErrorType"] = error_code
     return AWSResponse(

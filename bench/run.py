@@ -1,0 +1,229 @@
+"""The benchmark: the handler against the floor and the naive reference, memory, cold start.
+
+    make bench                        # what the README quotes
+    .venv/bin/python bench/run.py --runs 21
+
+Everything runs in this one process on the same generated batches (bench/batches.py),
+except what needs a fresh process: peak RSS, and import time. Timings are medians of
+interleaved runs after a warm-up, so a noisy neighbour slows all three alike. Nothing here
+is a test, and nothing in CI fails on a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "enrich_function"), str(ROOT / "tests"), str(ROOT / "scripts"), str(ROOT / "bench")]
+# The handler as deployed, minus the output a benchmark must not measure: no metrics
+# printed, no trace, warnings only.
+QUIET = {
+    "POWERTOOLS_SERVICE_NAME": "bench",
+    "POWERTOOLS_METRICS_NAMESPACE": "bench",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+os.environ.update(QUIET)
+
+import baselines  # noqa: E402 - after the path and environment above
+import batches  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Lambda gives a function CPU in proportion to its memory: 1,769 MB is one full vCPU.
+FULL_VCPU_MB = 1769
+MEMORY_SIZES_MB = (128, 256, 512, 1024, 1769)
+# arm64, us-east-1, per GB-second (aws.amazon.com/lambda/pricing, first 7.5 billion GB-s).
+PRICE_PER_GB_SECOND = 0.0000133334
+MIN_RUNS = 7
+ACCOUNTS = ((60, 1200, 0), (300, 4020, 20))  # (plans, keys on the first plan, keys on each other)
+
+
+@dataclass(frozen=True)
+class Timing:
+    size_mb: int
+    records: int
+    data_bytes: int
+    handler: float
+    floor: float
+    naive: float
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=11, help="timed runs of each, after a warm-up (at least 7)")
+    parser.add_argument("--rss-child", type=Path, metavar="EVENT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child is not None:
+        rss_child(args.rss_child)
+        return
+    if args.runs < MIN_RUNS:
+        parser.error("--runs must be at least 7")
+
+    print(f"Python {sys.version.split()[0]} on {os.uname().machine}; medians of {args.runs} interleaved warm runs\n")
+    timings = [time_size(size, args.runs) for size in batches.SIZES_MB]
+    print_throughput(timings)
+    peak, before = peak_rss(max(batches.SIZES_MB))
+    imports = import_seconds()
+    print(f"\nPeak RSS, fresh process answering the {max(batches.SIZES_MB)} MB batch: {peak:.0f} MB")
+    print(f"  ({before:.0f} MB before the event is read: interpreter, libraries, cached directory)")
+    print(f"Handler import time (median of 5 fresh processes): {imports * 1000:.0f} ms")
+    print_cold_loads()
+    print_memory_table(timings, imports)
+
+
+def time_size(size_mb: int, runs: int) -> Timing:
+    from local_invoke import LocalContext  # noqa: PLC0415
+
+    import app  # noqa: PLC0415 - after the environment is set
+
+    use_bench_account()
+    event = batches.batch(size_mb)
+    customers = {batches.key_id(n): (f"plan{n // 40}", f"cust-{n:06d}") for n in range(batches.KEY_COUNT)}
+    context = LocalContext()
+    runners: dict[str, Callable[[], Any]] = {
+        "handler": lambda: app.lambda_handler(event, context),
+        "floor": lambda: baselines.floor(event),
+        "naive": lambda: baselines.naive(event, customers),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for run in range(runs + 1):
+        # A different order each run, so no one of them always follows another.
+        names = list(runners)[run % 3 :] + list(runners)[: run % 3]
+        for name in names:
+            started = time.perf_counter()
+            runners[name]()
+            elapsed = time.perf_counter() - started
+            if run:  # run 0 is the warm-up (and the handler's cold cache load)
+                samples[name].append(elapsed)
+    return Timing(
+        size_mb,
+        len(event["records"]),
+        batches.data_bytes(event),
+        *(statistics.median(samples[name]) for name in ("handler", "floor", "naive")),
+    )
+
+
+def use_bench_account() -> None:
+    from fake_apigateway import PagingApiGateway  # noqa: PLC0415
+
+    import state  # noqa: PLC0415
+    from usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
+
+    client = PagingApiGateway(batches.account()).client()
+    state.use_cache(
+        UsagePlanCache(lambda deadline: fetch_directory(client, deadline), ttl_seconds=3600, miss_refresh_seconds=60)
+    )
+
+
+def print_throughput(timings: list[Timing]) -> None:
+    print("| batch | records | handler | records/s | MB/s | floor | of floor | naive | speed-up over naive |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for t in timings:
+        print(
+            f"| {t.size_mb} MB | {t.records:,} | {t.handler * 1000:.1f} ms | {t.records / t.handler:,.0f} "
+            f"| {t.data_bytes / 1e6 / t.handler:.1f} | {t.floor * 1000:.1f} ms | {t.floor / t.handler:.2f}x "
+            f"| {t.naive * 1000:.1f} ms | {t.naive / t.handler:.2f}x |"
+        )
+
+
+def peak_rss(size_mb: int) -> tuple[float, float]:
+    """(peak, before the batch) in MB, of a fresh process that answers one batch."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "event.json"
+        path.write_text(json.dumps(batches.batch(size_mb)), encoding="utf-8")
+        out = subprocess.run(  # noqa: S603 - this interpreter, this file
+            [sys.executable, __file__, "--rss-child", str(path)], check=True, capture_output=True, text=True
+        ).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def rss_child(event_path: Path) -> None:
+    """In a fresh process: import, load the directory, read the event and answer it, as the
+    Lambda runtime would; print peak RSS, and RSS before the event was read."""
+    from local_invoke import LocalContext  # noqa: PLC0415
+
+    import app  # noqa: PLC0415
+    import state  # noqa: PLC0415
+
+    use_bench_account()
+    state.usage_plan_cache().view_for([])  # the cold-start load
+    before = _max_rss_mb()
+    event = json.loads(event_path.read_bytes())
+    app.lambda_handler(event, LocalContext())
+    print(f"{_max_rss_mb():.1f} {before:.1f}")
+
+
+def _max_rss_mb() -> float:
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent
+    # through fork and exec, so a child of this (large) process would report the parent's.
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise SystemExit("bench: /proc/self/status has no VmHWM line; peak RSS needs Linux")
+
+
+def import_seconds(runs: int = 5) -> float:
+    code = "import time; started = time.perf_counter(); import app; print(time.perf_counter() - started)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "enrich_function")}
+    seconds = [
+        float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout)  # noqa: S603
+        for _ in range(runs)
+    ]
+    return statistics.median(seconds)
+
+
+def print_cold_loads() -> None:
+    from fake_apigateway import PagingApiGateway, big_account  # noqa: PLC0415
+
+    from usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
+
+    print("\nCold start against a paged fake account (real boto3 paginators, no network):")
+    for plans, first, others in ACCOUNTS:
+        fake = PagingApiGateway(big_account(plans, first, keys_per_other_plan=others))
+        client = fake.client()
+        cache = UsagePlanCache(partial(fetch_directory, client), ttl_seconds=900, miss_refresh_seconds=60)
+        started = time.process_time()
+        view = cache.view_for([])
+        cpu = time.process_time() - started
+        assert view.directory is not None  # noqa: S101 - the fake never fails
+        print(
+            f"  {plans} plans, {view.directory.key_count:,} keys: {fake.count()} control-plane calls, "
+            f"{cpu * 1000:.0f} ms of CPU to page and index them"
+        )
+
+
+def print_memory_table(timings: list[Timing], imports: float) -> None:
+    by_size = {t.size_mb: t for t in timings}
+    one, three = by_size[1], by_size[3]
+    print(
+        f"\nEstimated Lambda cost per warm batch (CPU share = memory / {FULL_VCPU_MB} MB; "
+        f"arm64 at ${PRICE_PER_GB_SECOND} per GB-s):"
+    )
+    print("| memory | share of a vCPU | 1 MB batch | 3 MB batch | cost per million 1 MB batches | import |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for memory in MEMORY_SIZES_MB:
+        stretch = max(1.0, FULL_VCPU_MB / memory)
+        seconds_one = one.handler * stretch
+        cost = seconds_one * memory / 1024 * PRICE_PER_GB_SECOND * 1e6
+        print(
+            f"| {memory:,} MB | {min(1.0, memory / FULL_VCPU_MB):.2f} | {seconds_one * 1000:,.0f} ms "
+            f"| {three.handler * stretch * 1000:,.0f} ms | ${cost:.2f} | {imports * stretch:.1f} s |"
+        )
+
+
+if __name__ == "__main__":
+    main()
