@@ -11,38 +11,30 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
-from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import (
-    KinesisFirehoseDataTransformationRecord,
-)
 
 import state
 from budget import Deadline
-from enrich import enrich_object, enrichment_for, is_enriched, pass_through
-from records import (
-    FailureReason,
-    LookupKey,
-    RecordError,
-    decode_base64,
-    encode_base64,
-    encode_line,
-    lookup_key,
-    parse_object,
-)
+from directory import ENRICHMENT_STATUS
+from enrich import PlainRecord, answer_data, enrichment_for, is_enriched
+from records import FailureReason, KeyReader, LookupKey, RecordError, decode_base64, encode_base64, read_record
 from reingest import ReingestResult, parse_stream_arn, put_records
 from response import RESPONSE_LIMIT_BYTES, choose_overflow, entry_size, response_size
+from splice import SplicePlanner
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import KinesisFirehoseRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from config import Settings
+    from directory import Enrichment
+    from splice import Splice
     from usage_plans import CacheView, LoadReport, UsagePlanCache
 
 logger = Logger()
@@ -80,18 +72,11 @@ class Answer:
 
     def fail(self, reason: FailureReason) -> None:
         # The original goes back untouched; Firehose keeps it under the error prefix.
-        self.result, self.data, self.reason = "ProcessingFailed", self.original, reason
+        self.result, self.data, self.reason, self.status = "ProcessingFailed", self.original, reason, None
 
     def drop(self) -> None:
         # Its enriched copy is in the stream already: nothing to deliver from here.
         self.result, self.data = "Dropped", ""
-
-
-@dataclass(slots=True)
-class _Parsed:
-    answer: Answer
-    obj: dict[str, Any]
-    key: LookupKey | None  # None: already enriched, passes through
 
 
 @dataclass(slots=True)
@@ -106,16 +91,14 @@ class BatchSummary:
 
     @classmethod
     def of(cls, answers: Sequence[Answer], response_bytes: int) -> BatchSummary:
-        summary = cls(response_bytes=response_bytes)
-        for answer in answers:
-            summary.results[answer.result] += 1
-            if answer.reason is not None:
-                summary.failures[answer.reason.value] += 1
-            elif answer.status is not None:
-                summary.statuses[answer.status] += 1
-            else:
-                summary.passed_through += 1
-        return summary
+        statuses = Counter(a.status for a in answers if a.status is not None)
+        failures = Counter(a.reason.value for a in answers if a.reason is not None)
+        # What has neither passed through, already enriched (a failed answer has no status).
+        passed_through = len(answers) - statuses.total() - failures.total()
+        return cls(Counter(map(_RESULT_OF, answers)), statuses, failures, passed_through, response_bytes)
+
+
+_RESULT_OF = attrgetter("result")
 
 
 def transform_batch(
@@ -123,47 +106,57 @@ def transform_batch(
 ) -> tuple[list[Answer], CacheView]:
     """Answer every record of a Firehose event; never raises because of one record."""
     answers: list[Answer] = []
-    parsed: list[_Parsed] = []
-    for record in event.records:
+    # Each readable record's answer, key (None: already enriched) and how to write its line.
+    # Only what the second pass needs is kept: parsed objects are let go as soon as read.
+    parsed: list[tuple[Answer, LookupKey | None, Splice | PlainRecord]] = []
+    read_key = KeyReader(settings.api_id_fields, settings.stage_fields, settings.key_id_fields).read
+    policy = settings.api_key_values
+    plan_splice = SplicePlanner(policy).plan
+    # The records as they came (validate_event checked their shape): a Powertools wrapper
+    # per record would cost a sixth of what answering one takes.
+    for record in event.raw_event["records"]:
         answer = _answer_for(record)
         answers.append(answer)
+        if answer.reason is not None:
+            continue
         try:
-            obj = parse_object(decode_base64(answer.original))
+            raw, obj = read_record(answer.original)
         except RecordError as error:
             answer.fail(error.reason)
             continue
-        if is_enriched(obj):
-            parsed.append(_Parsed(answer, obj, None))
-        else:
-            key = lookup_key(obj, settings.api_id_fields, settings.stage_fields, settings.key_id_fields)
-            parsed.append(_Parsed(answer, obj, key))
+        key = read_key(obj) if ENRICHMENT_STATUS not in obj or not is_enriched(obj) else None
+        splice = plan_splice(raw, obj, enriching=key is not None)
+        parsed.append((answer, key, PlainRecord(raw, obj) if splice is None else splice))
 
     # One cache decision per batch, made before any record is answered.
-    view = cache.view_for([item.key for item in parsed if item.key is not None], time_left=time_left)
+    view = cache.view_for({key for _, key, _ in parsed if key is not None}, time_left=time_left)
 
-    for item in parsed:
-        if item.key is None:
-            out = pass_through(item.obj, settings.api_key_values)
-        else:
-            enrichment = enrichment_for(item.key, view.directory)
-            item.answer.status = enrichment.status.value
-            out = enrich_object(item.obj, enrichment, settings.api_key_values)
-        try:
-            line = encode_line(out)
-        except RecordError as error:
-            item.answer.fail(error.reason)
+    enrichments: dict[LookupKey, Enrichment] = {}  # each distinct caller is looked up once
+    for answer, key, plan in parsed:
+        enrichment = None
+        if key is not None:
+            enrichment = enrichments.get(key)
+            if enrichment is None:
+                enrichment = enrichments[key] = enrichment_for(key, view.directory)
+            answer.status = enrichment.status.value
+        if type(plan) is tuple:  # the usual case, inline: spliced_data, without the call
+            kept, middle = plan
+            suffix = b"\n" if enrichment is None else enrichment.json_members
+            answer.data = answer.original[:kept] + encode_base64(middle + suffix)
             continue
-        # Only the base64 is kept: orjson's bytes carry kilobytes of spare buffer each.
-        item.answer.data = encode_base64(line)
+        try:
+            answer.data = answer_data(answer.original, plan, enrichment, policy)
+        except RecordError as error:
+            answer.fail(error.reason)
     return answers, view
 
 
-def _answer_for(record: KinesisFirehoseRecord) -> Answer:
-    data = record.raw_event.get("data", "")
+def _answer_for(record: Mapping[str, Any]) -> Answer:
+    data = record.get("data", "")
     if isinstance(data, str):
-        return Answer(record.record_id, "Ok", "", data)
+        return Answer(record["recordId"], "Ok", "", data)
     # Not a string: nothing to decode, and nothing to echo back either.
-    answer = Answer(record.record_id, "Ok", "", "")
+    answer = Answer(record["recordId"], "Ok", "", "")
     answer.fail(FailureReason.INVALID_BASE64)
     return answer
 
@@ -185,13 +178,16 @@ def fit_response(
     accepts is answered Dropped; any other fails with its original data, so Firehose keeps
     it under the error prefix. Nothing is dropped that is not safely in the stream.
     """
+    size = _answer_size(answers)
+    if size <= limit:  # the usual case
+        return Fit(size, None)
     candidates = [a for a in answers if a.result == "Ok"]
     fixed = [entry_size(a.record_id, a.result, a.data) for a in answers if a.result != "Ok"]
     sizes = [(entry_size(a.record_id, "Ok", a.data), entry_size(a.record_id, "Dropped", "")) for a in candidates]
     leaves = choose_overflow(fixed, sizes, limit)
     overflow = [a for a, out in zip(candidates, leaves, strict=True) if out]
-    if not overflow:  # the usual case: every size is known already
-        return Fit(response_size([*fixed, *(ok for ok, _ in sizes)]), None)
+    if not overflow:  # only answers that are not Ok, and they stay as they are
+        return Fit(size, None)
     result = _move_out(overflow, reingest)
     # Firehose refused some copies, which now fail with their (larger) original data: make
     # room by moving more Ok records out, last first, counting each as failing too.
@@ -257,12 +253,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     answers, view = transform_batch(firehose_event, state.settings(), state.usage_plan_cache(), time_left=time_left)
     fit = fit_response(answers, lambda payloads: _reingest(event.get("deliveryStreamArn"), payloads, context))
     _observe(BatchSummary.of(answers, fit.response_bytes), view, fit.reingested)
-    return {
-        "records": [
-            KinesisFirehoseDataTransformationRecord(record_id=a.record_id, result=a.result, data=a.data).asdict()
-            for a in answers
-        ]
-    }
+    # Plain dicts, in the shape KinesisFirehoseDataTransformationRecord.asdict() gives: the
+    # class checks and copies each record again, costing a tenth of the whole batch's time.
+    return {"records": [{"recordId": a.record_id, "result": a.result, "data": a.data} for a in answers]}
 
 
 def _reingest(stream_arn: object, payloads: list[bytes], context: LambdaContext) -> ReingestResult:

@@ -11,6 +11,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from records import encode_line
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -24,6 +26,7 @@ class EnrichmentStatus(StrEnum):
 
 # The fields added to every Ok record, in the order they are added.
 ENRICHMENT_FIELDS = ("usage_plan_id", "usage_plan_name", "customer_id", "customer_name", "enrichment_status")
+ENRICHMENT_STATUS = ENRICHMENT_FIELDS[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,13 @@ class Enrichment:
     usage_plan_name: str | None = None
     customer_id: str | None = None
     customer_name: str | None = None
+    # The five fields as JSON members, closing the object and the line:
+    # `"usage_plan_id":...,"enrichment_status":"enriched"}\n`. Serialized once, when the
+    # directory is built, and appended to every record that gets them.
+    json_members: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "json_members", encode_line(self.as_fields())[1:])
 
     def as_fields(self) -> dict[str, str | None]:
         return {

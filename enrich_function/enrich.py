@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from directory import (
@@ -14,12 +15,15 @@ from directory import (
     UsagePlanDirectory,
 )
 from masking import apply_key_value_policy
+from records import encode_base64, encode_line, exact_numbers
+from splice import spliced_data
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from config import ApiKeyValuePolicy
     from records import LookupKey
+    from splice import Splice
 
 _STATUSES = frozenset(status.value for status in EnrichmentStatus)
 
@@ -35,12 +39,36 @@ def enrichment_for(key: LookupKey, directory: UsagePlanDirectory | None) -> Enri
     return directory.lookup(key.api_id, key.stage, key.key_id)
 
 
+@dataclass(frozen=True, slots=True)
+class PlainRecord:
+    """A record the splice cannot write: kept whole, to be written out again."""
+
+    raw: bytes
+    obj: dict[str, Any]
+
+
+def answer_data(data: str, plan: Splice | PlainRecord, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> str:
+    """The base64 a record is answered with: its line with the five fields added (None: it
+    passes through), ending in one newline. Raises RecordError if it cannot be written.
+
+    `data` is the record's base64 as Firehose sent it; `plan` is how its line is written:
+    a SplicePlanner's splice, or the record itself where no splice could be planned.
+    """
+    if isinstance(plan, tuple):
+        return spliced_data(data, plan, b"\n" if enrichment is None else enrichment.json_members)
+    exact = exact_numbers(plan.raw, plan.obj)
+    out = pass_through(exact, policy) if enrichment is None else enrich_object(exact, enrichment, policy)
+    return encode_base64(encode_line(out))
+
+
 def enrich_object(obj: dict[str, Any], enrichment: Enrichment, policy: ApiKeyValuePolicy) -> dict[str, Any]:
     """The record with its raw key value handled per policy and the five fields added.
 
-    Every original field is kept, in order; the five fields come last.
+    Every original field is kept, in order; the five fields come last. `obj` is not changed.
     """
-    enriched = dict(apply_key_value_policy(obj, policy))
+    enriched = apply_key_value_policy(obj, policy)
+    if enriched is obj:  # the policy changed nothing, so nothing was copied yet
+        enriched = dict(obj)
     enriched.update(enrichment.as_fields())
     return enriched
 

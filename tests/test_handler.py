@@ -8,6 +8,9 @@ import logging
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import (
+    KinesisFirehoseDataTransformationRecord,
+)
 from conftest import decoded, everything_logged, firehose_event, load_event, ok_objects
 from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 from moto import mock_aws
@@ -94,6 +97,16 @@ def test_malformed_records_fail_alone_and_come_back_untouched(demo_account, lamb
     for sent, answered in zip(event["records"][1:], response["records"][1:], strict=True):
         assert answered["data"] == sent["data"], "Firehose keeps the original under the error prefix"
     assert ok_objects(response)[0]["enrichment_status"] == "enriched"
+
+
+def test_each_answer_has_the_shape_powertools_gives_a_transformation_record(demo_account, lambda_context):
+    # The handler builds plain dicts on the hot path; they must be what the data class writes.
+    for name in ("seed_format.json", "malformed.json"):
+        for answered in app.lambda_handler(load_event(name), lambda_context)["records"]:
+            record = KinesisFirehoseDataTransformationRecord(
+                record_id=answered["recordId"], result=answered["result"], data=answered["data"]
+            )
+            assert answered == record.asdict()
 
 
 def test_a_record_without_data_or_with_data_that_is_not_a_string_fails_alone(demo_account, lambda_context):
