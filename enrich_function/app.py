@@ -8,6 +8,7 @@ exactly once, in order. One record's failure never fails the batch.
 
 from __future__ import annotations
 
+from binascii import b2a_base64
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,9 +23,9 @@ import state
 from budget import Deadline
 from directory import ENRICHMENT_STATUS
 from enrich import PlainRecord, answer_data, enrichment_for, is_enriched
-from records import FailureReason, KeyReader, LookupKey, RecordError, decode_base64, encode_base64, read_record
+from records import FailureReason, KeyReader, LookupKey, RecordError, decode_base64, read_record
 from reingest import ReingestResult, parse_stream_arn, put_records
-from response import RESPONSE_LIMIT_BYTES, choose_overflow, entry_size, response_size
+from response import RESPONSE_LIMIT_BYTES, answer_size, choose_overflow, entry_size
 from splice import SplicePlanner
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class BatchSummary:
         return cls(Counter(map(_RESULT_OF, answers)), statuses, failures, passed_through, response_bytes)
 
 
-_RESULT_OF = attrgetter("result")
+_RESULT_OF, _DATA_OF = attrgetter("result"), attrgetter("data")
 
 
 def transform_batch(
@@ -138,11 +139,11 @@ def transform_batch(
             enrichment = enrichments.get(key)
             if enrichment is None:
                 enrichment = enrichments[key] = enrichment_for(key, view.directory)
-            answer.status = enrichment.status.value
-        if type(plan) is tuple:  # the usual case, inline: spliced_data, without the call
+            answer.status = enrichment.status  # a StrEnum: counted and logged as its value
+        if type(plan) is tuple:  # the usual case: spliced_data and encode_base64, inline
             kept, middle = plan
             suffix = b"\n" if enrichment is None else enrichment.json_members
-            answer.data = answer.original[:kept] + encode_base64(middle + suffix)
+            answer.data = answer.original[:kept] + b2a_base64(middle + suffix, newline=False).decode("ascii")
             continue
         try:
             answer.data = answer_data(answer.original, plan, enrichment, policy)
@@ -230,7 +231,7 @@ def _room_for(answers: Sequence[Answer], kept: Sequence[Answer], limit: int) -> 
 
 
 def _answer_size(answers: Sequence[Answer]) -> int:
-    return response_size(entry_size(a.record_id, a.result, a.data) for a in answers)
+    return answer_size([a.record_id for a in answers], map(_RESULT_OF, answers), map(_DATA_OF, answers))
 
 
 def validate_event(event: Any) -> KinesisFirehoseEvent:
@@ -238,7 +239,8 @@ def validate_event(event: Any) -> KinesisFirehoseEvent:
     if not isinstance(event, Mapping) or not isinstance(event.get("records"), list):
         raise InvalidEventError("not a Firehose transformation event: expected an object with a 'records' list")
     for index, record in enumerate(event["records"]):
-        if not isinstance(record, Mapping) or not isinstance(record.get("recordId"), str):
+        # (`type() is dict` first: the runtime's records are dicts, and an ABC check is slow.)
+        if not (type(record) is dict or isinstance(record, Mapping)) or type(record.get("recordId")) is not str:
             raise InvalidEventError(f"record {index} has no 'recordId' string, so it cannot be answered")
     return KinesisFirehoseEvent(dict(event))
 

@@ -8,7 +8,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from response import choose_overflow, entry_size, response_size
+from response import answer_size, choose_overflow, entry_size, response_size
 
 entries = st.lists(
     st.tuples(
@@ -26,6 +26,8 @@ def test_sizes_match_json_dumps_with_the_runtimes_separators(items):
     sizes = [entry_size(rid, result, data) for rid, result, data in items]
     assert sizes == [len(json.dumps(record)) for record in records]
     assert response_size(sizes) == len(json.dumps({"records": records}))
+    ids, results, datas = zip(*items, strict=True) if items else ((), (), ())
+    assert answer_size(ids, results, datas) == response_size(sizes)
     # ensure_ascii=False (the python3.12+ runtime) never writes more bytes than that.
     assert len(json.dumps({"records": records}, ensure_ascii=False).encode()) <= response_size(sizes)
 
