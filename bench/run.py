@@ -60,6 +60,7 @@ class Timing:
     handler: float
     floor: float
     naive: float
+    response_bytes: int
 
 
 def main() -> None:
@@ -81,8 +82,8 @@ def main() -> None:
     print(f"\nPeak RSS, fresh process answering the {max(batches.SIZES_MB)} MB batch: {peak:.0f} MB")
     print(f"  ({before:.0f} MB before the event is read: interpreter, libraries, cached directory)")
     print(f"Handler import time (median of 5 fresh processes): {imports * 1000:.0f} ms")
-    print_cold_loads()
-    print_memory_table(timings, imports)
+    largest_load = print_cold_loads()
+    print_memory_table(timings, imports, largest_load)
 
 
 def time_size(size_mb: int, runs: int) -> Timing:
@@ -109,12 +110,9 @@ def time_size(size_mb: int, runs: int) -> Timing:
             elapsed = time.perf_counter() - started
             if run:  # run 0 is the warm-up (and the handler's cold cache load)
                 samples[name].append(elapsed)
-    return Timing(
-        size_mb,
-        len(event["records"]),
-        batches.data_bytes(event),
-        *(statistics.median(samples[name]) for name in ("handler", "floor", "naive")),
-    )
+    handler, floor, naive = (statistics.median(samples[name]) for name in ("handler", "floor", "naive"))
+    response = json.dumps(app.lambda_handler(event, context))  # as the runtime writes it
+    return Timing(size_mb, len(event["records"]), batches.data_bytes(event), handler, floor, naive, len(response))
 
 
 def use_bench_account() -> None:
@@ -138,6 +136,8 @@ def print_throughput(timings: list[Timing]) -> None:
             f"| {t.data_bytes / 1e6 / t.handler:.1f} | {t.floor * 1000:.1f} ms | {t.floor / t.handler:.2f}x "
             f"| {t.naive * 1000:.1f} ms | {t.naive / t.handler:.2f}x |"
         )
+    sizes = ", ".join(f"{t.size_mb} MB -> {t.response_bytes / 1e6:.2f} MB" for t in timings)
+    print(f"\nResponse size (Lambda's limit is 6 MB): {sizes}")
 
 
 def peak_rss(size_mb: int) -> tuple[float, float]:
@@ -186,12 +186,14 @@ def import_seconds(runs: int = 5) -> float:
     return statistics.median(seconds)
 
 
-def print_cold_loads() -> None:
+def print_cold_loads() -> float:
+    """Print the call count and CPU time of a cold load per account; return the largest's CPU."""
     from fake_apigateway import PagingApiGateway, big_account  # noqa: PLC0415
 
     from usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
 
     print("\nCold start against a paged fake account (real boto3 paginators, no network):")
+    cpu = 0.0
     for plans, first, others in ACCOUNTS:
         fake = PagingApiGateway(big_account(plans, first, keys_per_other_plan=others))
         client = fake.client()
@@ -204,24 +206,26 @@ def print_cold_loads() -> None:
             f"  {plans} plans, {view.directory.key_count:,} keys: {fake.count()} control-plane calls, "
             f"{cpu * 1000:.0f} ms of CPU to page and index them"
         )
+    return cpu
 
 
-def print_memory_table(timings: list[Timing], imports: float) -> None:
+def print_memory_table(timings: list[Timing], imports: float, largest_load: float) -> None:
     by_size = {t.size_mb: t for t in timings}
     one, three = by_size[1], by_size[3]
     print(
-        f"\nEstimated Lambda cost per warm batch (CPU share = memory / {FULL_VCPU_MB} MB; "
-        f"arm64 at ${PRICE_PER_GB_SECOND} per GB-s):"
+        f"\nEstimated on Lambda (CPU share = memory / {FULL_VCPU_MB:,} MB; arm64 at "
+        f"${PRICE_PER_GB_SECOND:.10f} per GB-s). Cost is per million warm 1 MB batches:"
     )
-    print("| memory | share of a vCPU | 1 MB batch | 3 MB batch | cost per million 1 MB batches | import |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| memory | share of a vCPU | 1 MB batch | 3 MB batch | cost | import | 10,000-key load (CPU) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for memory in MEMORY_SIZES_MB:
         stretch = max(1.0, FULL_VCPU_MB / memory)
         seconds_one = one.handler * stretch
         cost = seconds_one * memory / 1024 * PRICE_PER_GB_SECOND * 1e6
         print(
             f"| {memory:,} MB | {min(1.0, memory / FULL_VCPU_MB):.2f} | {seconds_one * 1000:,.0f} ms "
-            f"| {three.handler * stretch * 1000:,.0f} ms | ${cost:.2f} | {imports * stretch:.1f} s |"
+            f"| {three.handler * stretch * 1000:,.0f} ms | ${cost:.2f} | {imports * stretch:.1f} s "
+            f"| {largest_load * stretch:.1f} s |"
         )
 
 
