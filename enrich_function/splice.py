@@ -26,7 +26,7 @@ from records import encode_base64
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-# One name each, so that "has none of them" is five dict lookups: a third of isdisjoint's cost.
+# One name each, so that "has none of them" is five dict lookups: under half isdisjoint's cost.
 _PLAN_ID, _PLAN_NAME, _CUSTOMER_ID, _CUSTOMER_NAME, _STATUS = ENRICHMENT_FIELDS
 _NAME_TOKENS = {name: b'"' + name.encode() + b'"' for name in API_KEY_VALUE_FIELDS}
 # After a member's name: the colon, then the opening quote of a string value.
@@ -35,7 +35,7 @@ _TO_STRING_VALUE = re.compile(rb'[ \t]*:[ \t]*"')
 
 # A record's output line, as an edit of its input: (kept, middle). The first `kept`
 # characters of its base64 stay as they are; then come `middle` and the suffix (the five
-# fields, or "\n"). A plain tuple: one is made per record, and a NamedTuple costs 5x more.
+# fields, or "\n"). A plain tuple: one is made per record, and a NamedTuple takes 0.25 us to make.
 Splice = tuple[int, bytes]
 
 _OPEN_BRACE, _CLOSE_BRACE, _QUOTE = ord("{"), ord("}"), ord('"')
@@ -67,7 +67,7 @@ class SplicePlanner:
             return None  # whitespace before the object: the plain path drops it
         end = len(raw) if raw[-1] == _CLOSE_BRACE else len(raw.rstrip())  # just after the closing brace
         # A line break outside a string is whitespace between tokens; the output is one line.
-        # (bytes.find, not `in`: `in` costs ten times as much on a line this size.)
+        # (bytes.find, not `in`: `in` costs eight times as much on a line this size.)
         if raw.find(b"\n", 0, end) != -1 or raw.find(b"\r", 0, end) != -1:
             return None
         if not enriching:
@@ -103,7 +103,11 @@ class SplicePlanner:
             mask = self._masks[value]
         except KeyError:
             masked = mask_value(value)
-            mask = self._masks[value] = None if masked == value else (value.encode(), masked.encode())
+            # surrogatepass: a lone surrogate can only come from an escape, and a line with a
+            # backslash is the plain path's below; encoding it must not raise meanwhile.
+            unchanged = masked == value
+            mask = None if unchanged else (value.encode(errors="surrogatepass"), masked.encode(errors="surrogatepass"))
+            self._masks[value] = mask
         if mask is None:
             return None  # "-", "" or already masked: nothing to hide
         encoded, masked_bytes = mask

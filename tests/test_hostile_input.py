@@ -76,6 +76,12 @@ CASES: list[tuple[str, bytes | str, str, str]] = [
     ),
     ("a key id with quotes", line({**KNOWN, "key_id": 'k7x2m9p4q1"'}), "Ok", "unknown_api_key"),
     (
+        "a raw api key with a lone surrogate escape",
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"k7x2m9p4q1","api_key":"secret-value-xyz-\\udfff"}',
+        "Ok",
+        "enriched",
+    ),
+    (
         "a raw api key that is a list",
         line({**KNOWN, "key_id": KNOWN_KEY, "api_key": ["secret-value-123456"]}),
         "Ok",

@@ -66,6 +66,8 @@ ODD_INPUT = [
     b'{"usage_plan_id":null,"key_id":"k1"}',
     b'{"a":[1,{"b":[]}],"c":true,"d":false,"e":null}',
     b'{"s":"\\ud800","key_id":"k1"}',  # a lone surrogate (escaped): only the stdlib reads it
+    b'{"api_key":"\\ud800-secret-value-xyz"}',  # in the key value, first
+    b'{"api_key":"secret-value-xyz-\\udfff"}',  # and last: what would be kept after masking
     b'{"x":"' + b"y" * 3000 + b'","api_key":"' + KEY.encode() + b'"}',  # long
 ]
 
