@@ -8,7 +8,6 @@ exactly once, in order. One record's failure never fails the batch.
 
 from __future__ import annotations
 
-from binascii import b2a_base64
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,12 +20,11 @@ from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
 
 import state
 from budget import Deadline
-from directory import ENRICHMENT_STATUS
-from enrich import PlainRecord, answer_data, enrichment_for, is_enriched
+from enrich import PlainRecord, enrichment_for, is_enriched, plain_data
 from records import FailureReason, KeyReader, LookupKey, RecordError, decode_base64, read_record
 from reingest import ReingestResult, parse_stream_arn, put_records
 from response import RESPONSE_LIMIT_BYTES, answer_size, choose_overflow, entry_size
-from splice import SplicePlanner
+from splice import SplicePlanner, spliced_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -125,7 +123,7 @@ def transform_batch(
         except RecordError as error:
             answer.fail(error.reason)
             continue
-        key = read_key(obj) if ENRICHMENT_STATUS not in obj or not is_enriched(obj) else None
+        key = None if is_enriched(obj) else read_key(obj)
         splice = plan_splice(raw, obj, enriching=key is not None)
         parsed.append((answer, key, PlainRecord(raw, obj) if splice is None else splice))
 
@@ -140,13 +138,11 @@ def transform_batch(
             if enrichment is None:
                 enrichment = enrichments[key] = enrichment_for(key, view.directory)
             answer.status = enrichment.status  # a StrEnum: counted and logged as its value
-        if type(plan) is tuple:  # the usual case: spliced_data and encode_base64, inline
-            kept, middle = plan
-            suffix = b"\n" if enrichment is None else enrichment.json_members
-            answer.data = answer.original[:kept] + b2a_base64(middle + suffix, newline=False).decode("ascii")
+        if isinstance(plan, tuple):  # the usual case: a splice
+            answer.data = spliced_data(answer.original, plan, b"\n" if enrichment is None else enrichment.json_members)
             continue
         try:
-            answer.data = answer_data(answer.original, plan, enrichment, policy)
+            answer.data = plain_data(plan, enrichment, policy)
         except RecordError as error:
             answer.fail(error.reason)
     return answers, view

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from directory import (
     ENRICHMENT_FIELDS,
+    ENRICHMENT_STATUS,
     LOOKUP_UNAVAILABLE,
     NO_API_KEY,
     UNKNOWN_API_KEY,
@@ -16,14 +17,12 @@ from directory import (
 )
 from masking import apply_key_value_policy
 from records import encode_base64, encode_line, exact_numbers
-from splice import spliced_data
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from config import ApiKeyValuePolicy
     from records import LookupKey
-    from splice import Splice
 
 _STATUSES = frozenset(status.value for status in EnrichmentStatus)
 
@@ -47,16 +46,11 @@ class PlainRecord:
     obj: dict[str, Any]
 
 
-def answer_data(data: str, plan: Splice | PlainRecord, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> str:
-    """The base64 a record is answered with: its line with the five fields added (None: it
-    passes through), ending in one newline. Raises RecordError if it cannot be written.
-
-    `data` is the record's base64 as Firehose sent it; `plan` is how its line is written:
-    a SplicePlanner's splice, or the record itself where no splice could be planned.
-    """
-    if isinstance(plan, tuple):
-        return spliced_data(data, plan, b"\n" if enrichment is None else enrichment.json_members)
-    exact = exact_numbers(plan.raw, plan.obj)
+def plain_data(record: PlainRecord, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> str:
+    """The base64 of a record the splice could not write: its object with the five fields
+    added (None: it passes through), written out again as one line. Raises RecordError if
+    it cannot be written."""
+    exact = exact_numbers(record.raw, record.obj)
     out = pass_through(exact, policy) if enrichment is None else enrich_object(exact, enrichment, policy)
     return encode_base64(encode_line(out))
 
@@ -79,7 +73,7 @@ def is_enriched(obj: Mapping[str, Any]) -> bool:
     Records that did not fit in a response are put back into the stream enriched, and
     come through the function again; they must pass unchanged, not be enriched twice.
     """
-    status = obj.get("enrichment_status")
+    status = obj.get(ENRICHMENT_STATUS)
     if not isinstance(status, str) or status not in _STATUSES:
         return False
     return all(name in obj and (obj[name] is None or isinstance(obj[name], str)) for name in ENRICHMENT_FIELDS)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from config import ApiKeyValuePolicy
 from directory import ENRICHMENT_FIELDS, LOOKUP_UNAVAILABLE, NO_API_KEY, Enrichment, EnrichmentStatus
-from enrich import PlainRecord, answer_data
+from enrich import PlainRecord, plain_data
 from records import decode_base64, encode_base64, read_object
 from splice import SplicePlanner, spliced_data
 
@@ -73,8 +73,7 @@ ODD_INPUT = [
 
 
 def plain_line(raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> bytes:
-    data = base64.b64encode(raw).decode()
-    return decode_base64(answer_data(data, PlainRecord(raw, read_object(raw)), enrichment, policy))
+    return decode_base64(plain_data(PlainRecord(raw, read_object(raw)), enrichment, policy))
 
 
 def spliced(raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> str | None:
