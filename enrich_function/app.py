@@ -21,7 +21,16 @@ from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
 import state
 from budget import Deadline
 from enrich import PlainRecord, enrichment_for, is_enriched, plain_data
-from records import FailureReason, KeyReader, LookupKey, RecordError, decode_base64, read_record
+from records import (
+    FailureReason,
+    KeyReader,
+    LookupKey,
+    RecordError,
+    decode_base64,
+    members_are_plain,
+    read_record,
+    top_level_duplicates,
+)
 from reingest import ReingestResult, parse_stream_arn, put_records
 from response import RESPONSE_LIMIT_BYTES, answer_size, choose_overflow, entry_size
 from splice import SplicePlanner, spliced_data
@@ -120,11 +129,15 @@ def transform_batch(
             continue
         try:
             raw, obj = read_record(answer.original)
+            # A line whose bytes hold a member the parser did not keep (a name twice) is read
+            # again, carefully: the splice would keep both, and the key reader must see both.
+            plain = members_are_plain(raw, obj)
+            duplicates = None if plain else top_level_duplicates(raw)
         except RecordError as error:
             answer.fail(error.reason)
             continue
-        key = None if is_enriched(obj) else read_key(obj)
-        splice = plan_splice(raw, obj, enriching=key is not None)
+        key = None if is_enriched(obj) else read_key(obj, duplicates)
+        splice = plan_splice(raw, obj, enriching=key is not None, plain=plain)
         parsed.append((answer, key, PlainRecord(raw, obj) if splice is None else splice))
 
     # One cache decision per batch, made before any record is answered.

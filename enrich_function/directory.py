@@ -22,6 +22,9 @@ class EnrichmentStatus(StrEnum):
     NO_API_KEY = "no_api_key"
     UNKNOWN_API_KEY = "unknown_api_key"
     LOOKUP_UNAVAILABLE = "lookup_unavailable"
+    # The line names two different API ids, stages or key ids (a duplicated field, or two of
+    # the names one identity may be read from): it is attributed to no one.
+    CONFLICTING_IDENTITY = "conflicting_identity"
 
 
 # The fields added to every Ok record, in the order they are added.
@@ -59,6 +62,7 @@ class Enrichment:
 NO_API_KEY = Enrichment(EnrichmentStatus.NO_API_KEY)
 UNKNOWN_API_KEY = Enrichment(EnrichmentStatus.UNKNOWN_API_KEY)
 LOOKUP_UNAVAILABLE = Enrichment(EnrichmentStatus.LOOKUP_UNAVAILABLE)
+CONFLICTING_IDENTITY = Enrichment(EnrichmentStatus.CONFLICTING_IDENTITY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from directory import (
+    CONFLICTING_IDENTITY,
     ENRICHMENT_FIELDS,
     ENRICHMENT_STATUS,
     LOOKUP_UNAVAILABLE,
@@ -16,7 +17,7 @@ from directory import (
     UsagePlanDirectory,
 )
 from masking import apply_key_value_policy
-from records import encode_base64, encode_line, exact_numbers
+from records import FailureReason, RecordError, encode_base64, encode_line, exact_numbers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,6 +30,8 @@ _STATUSES = frozenset(status.value for status in EnrichmentStatus)
 
 def enrichment_for(key: LookupKey, directory: UsagePlanDirectory | None) -> Enrichment:
     """Decide the five added fields for one record's (api id, stage, key id)."""
+    if key.conflicting:
+        return CONFLICTING_IDENTITY
     if key.key_unusable:
         return UNKNOWN_API_KEY
     if key.key_id is None:
@@ -51,7 +54,10 @@ def plain_data(record: PlainRecord, enrichment: Enrichment | None, policy: ApiKe
     added (None: it passes through), written out again as one line. Raises RecordError if
     it cannot be written."""
     exact = exact_numbers(record.raw, record.obj)
-    out = pass_through(exact, policy) if enrichment is None else enrich_object(exact, enrichment, policy)
+    try:
+        out = pass_through(exact, policy) if enrichment is None else enrich_object(exact, enrichment, policy)
+    except RecursionError:  # nested deeper than masking can walk (orjson reads 1,024 levels)
+        raise RecordError(FailureReason.UNENCODABLE) from None
     return encode_base64(encode_line(out))
 
 

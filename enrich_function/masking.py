@@ -38,17 +38,40 @@ def is_masked(value: str) -> bool:
 def apply_key_value_policy(obj: dict[str, Any], policy: ApiKeyValuePolicy) -> dict[str, Any]:
     """Return the record with its raw key fields masked, dropped or kept, per the policy.
 
-    The input is not changed; a record without such a field is returned as it is.
+    A key field is a member named api_key or apiKey at any depth: a format that nests the
+    caller's identity keeps its key value nested, and it is as secret there. The input is not
+    changed; a record without such a field is returned as it is.
     """
     if policy is ApiKeyValuePolicy.KEEP:
         return obj
-    present = [name for name in API_KEY_VALUE_FIELDS if name in obj]
-    if not present:
-        return obj
-    result = dict(obj)
-    for name in present:
-        if policy is ApiKeyValuePolicy.DROP:
+    return _scrub_object(obj, policy)
+
+
+def _scrub_object(obj: dict[str, Any], policy: ApiKeyValuePolicy) -> dict[str, Any]:
+    result: dict[str, Any] | None = None  # a copy, made at the first change
+    for name, value in obj.items():
+        if name in API_KEY_VALUE_FIELDS:
+            replacement: Any = _DROPPED if policy is ApiKeyValuePolicy.DROP else mask_value(value)
+        elif type(value) is dict or type(value) is list:
+            replacement = _scrub(value, policy)
+        else:
+            continue
+        if replacement is value:
+            continue
+        if result is None:
+            result = dict(obj)
+        if replacement is _DROPPED:
             del result[name]
         else:
-            result[name] = mask_value(result[name])
-    return result
+            result[name] = replacement
+    return obj if result is None else result
+
+
+def _scrub(value: dict[str, Any] | list[Any], policy: ApiKeyValuePolicy) -> Any:
+    if type(value) is dict:
+        return _scrub_object(value, policy)
+    items = [_scrub(item, policy) if type(item) is dict or type(item) is list else item for item in value]
+    return value if all(new is old for new, old in zip(items, value, strict=True)) else items
+
+
+_DROPPED = object()

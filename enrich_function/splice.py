@@ -55,16 +55,18 @@ class SplicePlanner:
         # value -> (its bytes, its masked bytes); None: masking leaves it as it is.
         self._masks: dict[str, tuple[bytes, bytes] | None] = {}
 
-    def plan(self, raw: bytes, obj: Mapping[str, Any], *, enriching: bool) -> Splice | None:  # noqa: PLR0911
+    def plan(self, raw: bytes, obj: Mapping[str, Any], *, enriching: bool, plain: bool) -> Splice | None:  # noqa: PLR0911 - one early return per case left to the plain path
         """How to write `raw` as one line, with the five fields to come if `enriching` (else it
         passes as it is), and its raw key value handled per the policy.
 
         `obj` is what a JSON parser read from `raw`; that it parsed as an object is what makes
-        the edit valid JSON. Nothing here depends on which plan the record is on, so it is
-        planned while the batch is read, and the record's parsed object need not be kept.
+        the edit valid JSON. `plain` is members_are_plain(raw, obj): only then are the line's
+        bytes known to hold no member the parser did not keep (a second `api_key` among them).
+        Nothing here depends on which plan the record is on, so it is planned while the batch
+        is read, and the record's parsed object need not be kept.
         """
-        if raw[0] != _OPEN_BRACE:
-            return None  # whitespace before the object: the plain path drops it
+        if not plain or raw[0] != _OPEN_BRACE:
+            return None  # a member the bytes hold twice, or whitespace before the object
         end = len(raw) if raw[-1] == _CLOSE_BRACE else len(raw.rstrip())  # just after the closing brace
         # A line break outside a string is whitespace between tokens; the output is one line.
         # (bytes.find, not `in`: `in` costs eight times as much on a line this size.)
@@ -103,23 +105,21 @@ class SplicePlanner:
             mask = self._masks[value]
         except KeyError:
             masked = mask_value(value)
-            # surrogatepass: a lone surrogate can only come from an escape, and a line with a
-            # backslash is the plain path's below; encoding it must not raise meanwhile.
             unchanged = masked == value
-            mask = None if unchanged else (value.encode(errors="surrogatepass"), masked.encode(errors="surrogatepass"))
+            mask = None if unchanged else (value.encode(), masked.encode())
             self._masks[value] = mask
         if mask is None:
-            return None  # "-", "" or already masked: nothing to hide
+            # "-", "" or already masked, and the line is plain: this is the only member with
+            # the name, so nothing else on the line can hold a raw value under it.
+            return None
         encoded, masked_bytes = mask
-        token = _NAME_TOKENS[name]
-        # With no backslash in the line, every quote opens or closes a string, so the token is a
-        # whole string; followed by a colon it is a member name. The parser saw this name at the
-        # top level, so if it occurs once, that occurrence is the member the parser read, and
-        # the string after it holds exactly the value's bytes.
-        start = raw.find(token, 0, end)
-        if start < 0 or raw.find(token, start + 1, end) != -1 or raw.find(b"\\", 0, end) != -1:
+        # The line is plain: no backslash, so every quote opens or closes a string and the token
+        # is a whole string; no nested member and no name twice. Followed by a colon, it is the
+        # one member with this name. (The token may also stand earlier as a value: plain path.)
+        start = raw.find(_NAME_TOKENS[name], 0, end)
+        if start < 0:  # pragma: no cover - the parser read this name from these bytes
             raise _PlainPathOnlyError
-        after = start + len(token)
+        after = start + len(_NAME_TOKENS[name])
         if raw.startswith(b':"', after):  # the recommended format's `":"`
             value_start = after + 2
         elif raw.startswith(b': "', after):  # the setup guide's `": "`

@@ -48,17 +48,66 @@ CASES: list[tuple[str, bytes | str, str, str]] = [
     ("a JSON array", b"[1,2,3]", "ProcessingFailed", "not_object"),
     ("a JSON string", b'"GET /orders"', "ProcessingFailed", "not_object"),
     ("huge (1,000 KiB)", line({**KNOWN, "key_id": KNOWN_KEY, "blob": HUGE_VALUE}), "Ok", "enriched"),
+    # One identity, two values: attributed to no one, whichever comes last (see KeyReader).
     (
-        "duplicate key ids: the last wins",
+        "two key ids",
         b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"nope","key_id":"k7x2m9p4q1"}',
+        "Ok",
+        "conflicting_identity",
+    ),
+    (
+        "two key ids, exact parser",
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"nope","key_id":"k7x2m9p4q1","n":123456789012345678901234}',
+        "Ok",
+        "conflicting_identity",
+    ),
+    (
+        "a key id, then none: not a way to go unbilled",
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"k7x2m9p4q1","ua":"x","key_id":"-"}',
+        "Ok",
+        "conflicting_identity",
+    ),
+    (
+        "a second key id added through a logged header (quotes not escaped)",
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"nope","ua":"x","key_id":"k7x2m9p4q1","z":"y"}',
+        "Ok",
+        "conflicting_identity",
+    ),
+    (
+        "the same, balanced by numbers so that counting quotes alone would miss it",
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"nope","ua":"x","key_id":"k7x2m9p4q1","z":1,"y":2,"w":"v"}',
+        "Ok",
+        "conflicting_identity",
+    ),
+    (
+        "a key id under another of its names",
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","apiKeyId":"nope","key_id":"k7x2m9p4q1"}',
+        "Ok",
+        "conflicting_identity",
+    ),
+    (
+        "two stages",
+        b'{"api_id":"a1b2c3d4e5","stage":"dev","key_id":"k7x2m9p4q1","stage":"prod"}',
+        "Ok",
+        "conflicting_identity",
+    ),
+    (
+        "two API ids, one escaped",
+        b'{"api\\u005fid":"zzzzzzzzzz","stage":"prod","key_id":"k7x2m9p4q1","api_id":"a1b2c3d4e5"}',
+        "Ok",
+        "conflicting_identity",
+    ),
+    (
+        "the same key id twice agrees",
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"k7x2m9p4q1","key_id":"k7x2m9p4q1"}',
         "Ok",
         "enriched",
     ),
     (
-        "duplicate key ids, exact parser",
-        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"nope","key_id":"k7x2m9p4q1","n":123456789012345678901234}',
+        "no key, said twice two ways, agrees",
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"-","key_id":null,"apiKeyId":""}',
         "Ok",
-        "enriched",
+        "no_api_key",
     ),
     ("key id a number", line({**KNOWN, "key_id": 12345}), "Ok", "unknown_api_key"),
     ("key id a list", line({**KNOWN, "key_id": [KNOWN_KEY]}), "Ok", "unknown_api_key"),
@@ -134,8 +183,8 @@ def test_values_survive_exactly(response):
     assert objects["an escaped NUL"]["ua"] == "x\u0000y"
     assert objects["quotes and control characters"]["ua"] == 'a"b\\c\n\r\t\u0001\u2028</script>'
     assert objects["huge (1,000 KiB)"]["blob"] == HUGE_VALUE
-    assert objects["duplicate key ids: the last wins"]["key_id"] == KNOWN_KEY
-    assert objects["duplicate key ids, exact parser"]["n"] == 123456789012345678901234
+    assert objects["two key ids, exact parser"]["n"] == 123456789012345678901234
+    assert objects["two key ids"]["usage_plan_id"] is None and objects["two key ids"]["customer_id"] is None
     assert objects["a lone surrogate"]["ua"] == "\ud800"
     assert objects["a raw api key that is a list"]["api_key"] == "****"
     assert objects["key id an object"]["key_id"] == {"id": KNOWN_KEY}

@@ -23,7 +23,8 @@ KEY_VALUES = [key["value"] for key in DEMO["apiKeys"]]
 
 
 def oversize_batch_with_raw_keys() -> dict:
-    """A batch too big for one response, every record carrying a raw key value."""
+    """A batch too big for one response, every record carrying a raw key value, some of them
+    under a duplicated, escaped or nested key field."""
     keys = [(key["id"], key["value"]) for key in DEMO["apiKeys"]]
     lines = []
     for n in range(12_000):
@@ -36,7 +37,12 @@ def oversize_batch_with_raw_keys() -> dict:
             "api_key": value,
             "user_agent": "x" * 400,
         }
-        lines.append(json.dumps(record).encode())
+        text = json.dumps(record)
+        if n % 3 == 1:  # the raw value, then a duplicate with nothing to hide: neither may leave raw
+            text = text[:-1] + ', "api_key": "-"}'
+        elif n % 3 == 2:  # an escaped duplicate name, and the value nested too
+            text = text[:-1] + f', "api\\u005fkey": null, "inner": {{"apiKey": "{value}"}}}}'
+        lines.append(text.encode())
     return firehose_event(lines)
 
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from config import ApiKeyValuePolicy
 from directory import ENRICHMENT_FIELDS, LOOKUP_UNAVAILABLE, NO_API_KEY, Enrichment, EnrichmentStatus
 from enrich import PlainRecord, plain_data
-from records import decode_base64, encode_base64, read_object
+from masking import mask_value
+from records import decode_base64, encode_base64, members_are_plain, read_object
 from splice import SplicePlanner, spliced_data
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -69,7 +70,24 @@ ODD_INPUT = [
     b'{"api_key":"\\ud800-secret-value-xyz"}',  # in the key value, first
     b'{"api_key":"secret-value-xyz-\\udfff"}',  # and last: what would be kept after masking
     b'{"x":"' + b"y" * 3000 + b'","api_key":"' + KEY.encode() + b'"}',  # long
+    # A duplicated key field whose last value needs no masking: the earlier raw value must not stay.
+    b'{"api_key":"' + KEY.encode() + b'","api_key":"-"}',
+    b'{"api_key":"' + KEY.encode() + b'","api_key":""}',
+    b'{"api_key":"' + KEY.encode() + b'","api_key":null}',
+    b'{"api_key":"' + KEY.encode() + b'","api_key":"****a1f3"}',
+    b'{"apiKey":"' + KEY.encode() + b'","key_id":"k1","apiKey":"-"}',
+    b'{"api_key" : "' + KEY.encode() + b'", "api_key" : "-"}',  # with whitespace
+    b'{"api\\u005fkey":"' + KEY.encode() + b'","api_key":"-"}',  # the first one escaped
+    b'{"api_key":"' + KEY.encode() + b'","api\\u005fkey":"-"}',  # the last one escaped
+    b'{"inner":{"api_key":"' + KEY.encode() + b'"},"api_key":"-"}',  # nested, and plain at the top
+    b'{"label":"api_key","api_key":"' + KEY.encode() + b'"}',  # the name as a value, first
+    b'{"api_key":"' + KEY.encode() + b'","label":"api_key"}',  # and after
+    b'{"a":[{"apiKey":"' + KEY.encode() + b'"}],"key_id":"k1"}',  # in an array
+    b'{"api_key":"' + KEY.encode() + b'","b":1,"c":2,"api_key":"-","d":"x"}',  # counted quotes balance
 ]
+
+# Every raw value the inputs above hold; none may leave under mask or drop.
+SECRETS = (KEY, "first-secret-00001", "otherSecretValue0000", "nested-secret-1234", "été-secret-value-€€")
 
 
 def plain_line(raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> bytes:
@@ -78,18 +96,48 @@ def plain_line(raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePol
 
 def spliced(raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> str | None:
     """The splice's base64 for raw, or None where it hands over to the plain path."""
-    plan = SplicePlanner(policy).plan(raw, read_object(raw), enriching=enrichment is not None)
+    obj = read_object(raw)
+    plan = SplicePlanner(policy).plan(raw, obj, enriching=enrichment is not None, plain=members_are_plain(raw, obj))
     if plan is None:
         return None
     suffix = b"\n" if enrichment is None else enrichment.json_members
     return spliced_data(base64.b64encode(raw).decode(), plan, suffix)
 
 
-def assert_same_as_plain(raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> bool:
+def key_field_values(line: bytes) -> list[object]:
+    """Every value of a member named api_key or apiKey in the line, at any depth, duplicates included."""
+    found: list[object] = []
+
+    def pairs(members: list[tuple[str, object]]) -> dict[str, object]:
+        found.extend(value for name, value in members if name in {"api_key", "apiKey"})
+        return dict(members)
+
+    json.loads(line, object_pairs_hook=pairs)
+    return found
+
+
+def assert_no_raw_key_value(line: bytes, policy: ApiKeyValuePolicy, secrets: tuple[str, ...] = ()) -> None:
+    """Under mask and drop, no key field leaves with a raw value, wherever it stands; and none
+    of `secrets` (values the input held only in key fields) is anywhere in the line."""
+    if policy is ApiKeyValuePolicy.KEEP:
+        return
+    values = key_field_values(line)
+    if policy is ApiKeyValuePolicy.DROP:
+        assert values == [], line
+    assert all(mask_value(value) == value for value in values), line
+    text = line.decode("utf-8", "surrogatepass")
+    assert not any(secret in text or secret.encode() in line for secret in secrets), line
+
+
+def assert_same_as_plain(
+    raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePolicy, secrets: tuple[str, ...] = ()
+) -> bool:
     """Check the splice against the plain path; return whether the splice was taken."""
+    assert_no_raw_key_value(plain_line(raw, enrichment, policy), policy, secrets)
     data = spliced(raw, enrichment, policy)
     if data is None:
         return False
+    assert_no_raw_key_value(decode_base64(data), policy, secrets)
     line = decode_base64(data)
     # Its base64 is exactly the standard encoding of the line, kept characters and all.
     assert data == encode_base64(line)
@@ -112,7 +160,7 @@ def assert_same_as_plain(raw: bytes, enrichment: Enrichment | None, policy: ApiK
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("enrichment", ENRICHMENTS, ids=["enriched", "no_key", "unavailable", "passes"])
 def test_the_splice_writes_what_the_plain_path_writes_or_leaves_it_to_the_plain_path(raw, policy, enrichment):
-    assert_same_as_plain(raw, enrichment, policy)
+    assert_same_as_plain(raw, enrichment, policy, SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -127,6 +175,10 @@ def test_the_splice_writes_what_the_plain_path_writes_or_leaves_it_to_the_plain_
         b'{"inner":{"api_key":"' + KEY.encode() + b'"},"api_key":"' + KEY.encode() + b'"}',
         b'{"api_key":"' + KEY.encode() + b'","apiKey":"otherSecretValue0000"}',
         b'{"api_key":12345678901234567890}',
+        b'{"api_key":"' + KEY.encode() + b'","api_key":"-"}',
+        b'{"api_key":"-","api_key":"-"}',
+        b'{"a":"x","b":1,"b":2}',
+        b'{"inner":{"api_key":"-"}}',
         b'{"key_id":"k1",\n"stage":"prod"}',
         b'  {"key_id":"k1"}',
         b'{"enrichment_status":"mine","key_id":"k1"}',
