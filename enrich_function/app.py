@@ -262,19 +262,33 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # A load may use the invocation's time only up to a reserve kept for answering.
     time_left = context.get_remaining_time_in_millis() / 1000 - ANSWER_RESERVE_SECONDS
     answers, view = transform_batch(firehose_event, state.settings(), state.usage_plan_cache(), time_left=time_left)
-    fit = fit_response(answers, lambda payloads: _reingest(event.get("deliveryStreamArn"), payloads, context))
+    fit = fit_response(answers, Reingest(event.get("deliveryStreamArn"), context))
     _observe(BatchSummary.of(answers, fit.response_bytes), view, fit.reingested)
     # Plain dicts, in the shape KinesisFirehoseDataTransformationRecord.asdict() gives (a test
     # checks): the class checks and copies each record again, 0.6 us more a record.
     return {"records": [{"recordId": a.record_id, "result": a.result, "data": a.data} for a in answers]}
 
 
-def _reingest(stream_arn: object, payloads: list[bytes], context: LambdaContext) -> ReingestResult:
-    stream = parse_stream_arn(stream_arn)
-    if stream is None:
-        return ReingestResult((False,) * len(payloads), 0, 0, 0, "the event has no valid deliveryStreamArn")
-    seconds = min(REINGEST_BUDGET_SECONDS, context.get_remaining_time_in_millis() / 1000 - REINGEST_RESERVE_SECONDS)
-    return put_records(state.firehose_client(stream.region), stream.name, payloads, Deadline(max(0.0, seconds)))
+class Reingest:
+    """Puts records back into the invocation's stream, within one budget for the invocation.
+
+    fit_response may call it twice (a second time to make room when Firehose refused copies);
+    the budget is counted from the first call, so a hanging endpoint costs REINGEST_BUDGET_SECONDS
+    once, not once a call.
+    """
+
+    def __init__(self, stream_arn: object, context: LambdaContext) -> None:
+        self._stream = parse_stream_arn(stream_arn)
+        self._context = context
+        self._deadline: Deadline | None = None
+
+    def __call__(self, payloads: list[bytes]) -> ReingestResult:
+        if self._stream is None:
+            return ReingestResult((False,) * len(payloads), 0, 0, 0, "the event has no valid deliveryStreamArn")
+        if self._deadline is None:
+            remaining = self._context.get_remaining_time_in_millis() / 1000
+            self._deadline = Deadline(max(0.0, min(REINGEST_BUDGET_SECONDS, remaining - REINGEST_RESERVE_SECONDS)))
+        return put_records(state.firehose_client(self._stream.region), self._stream.name, payloads, self._deadline)
 
 
 def _observe(summary: BatchSummary, view: CacheView, reingested: ReingestResult | None) -> None:

@@ -18,6 +18,7 @@ from moto import mock_aws
 import app
 import state
 from records import FailureReason
+from budget import Deadline
 from reingest import ReingestResult
 from response import RESPONSE_LIMIT_BYTES, entry_size, response_size
 
@@ -211,3 +212,37 @@ def test_fit_response_keeps_any_batch_under_the_limit_and_drops_only_accepted_re
             assert answer.data == answer.original
         else:
             assert (answer.result, answer.data) == (result, data)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_invocation_spends_at_most_one_re_ingest_budget_against_a_hanging_endpoint(
+    aws, lambda_context, monkeypatch
+):
+    # GIVEN a Firehose endpoint where every request hangs for 3 s and then fails, so that
+    # fit_response re-ingests twice: the overflow, then more records to make room
+    clock = FakeClock()
+
+    def hang(_request: int) -> tuple[int, str]:
+        clock.now += 3.0
+        return 500, "ServiceUnavailableException"
+
+    fake = FakeFirehose(request_error=hang)
+    monkeypatch.setattr(state, "firehose_client", lambda _region: fake.client())
+    monkeypatch.setattr(app, "Deadline", lambda seconds: Deadline(seconds, clock))
+    monkeypatch.setattr("reingest.time.sleep", lambda _s: None)
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _s: None)
+    # WHEN a 3 MB batch is answered
+    response = app.lambda_handler(three_mb_event(), lambda_context)
+    # THEN it fits, nothing was dropped, and re-ingesting took one budget (and the request
+    # that was in flight when it ran out), not one budget per attempt to make room
+    assert serialized(response) <= RESPONSE_LIMIT_BYTES
+    assert "Dropped" not in {r["result"] for r in response["records"]}
+    assert len(fake.requests) >= 2
+    assert clock.now <= app.REINGEST_BUDGET_SECONDS + 3.0
