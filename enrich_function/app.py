@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -254,19 +254,36 @@ def validate_event(event: Any) -> KinesisFirehoseEvent:
     return KinesisFirehoseEvent(dict(event))
 
 
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)  # the response is the log payload
-@logger.inject_lambda_context(log_event=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+T = TypeVar("T")
+
+
+def instrumented(handler: Callable[[dict[str, Any], LambdaContext], T]) -> Callable[[dict[str, Any], Any], T]:
+    """`handler` with the function's telemetry around it: the invocation's context in every log
+    line, the batch's metrics flushed as EMF, and an X-Ray trace (the response is not captured:
+    it is the log payload). The context is any object with LambdaContext's attributes."""
+    traced = tracer.capture_lambda_handler(capture_response=False)(
+        logger.inject_lambda_context(log_event=False)(handler)
+    )
+    return metrics.log_metrics(traced)
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> list[Answer]:
+    """Everything an invocation does, up to the answers: what lambda_handler returns, with each
+    failure's reason (the local runner shows them)."""
     firehose_event = validate_event(event)
     # A load may use the invocation's time only up to a reserve kept for answering.
     time_left = context.get_remaining_time_in_millis() / 1000 - ANSWER_RESERVE_SECONDS
     answers, view = transform_batch(firehose_event, state.settings(), state.usage_plan_cache(), time_left=time_left)
     fit = fit_response(answers, Reingest(event.get("deliveryStreamArn"), context))
     _observe(BatchSummary.of(answers, fit.response_bytes), view, fit.reingested)
+    return answers
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Plain dicts, in the shape KinesisFirehoseDataTransformationRecord.asdict() gives (a test
     # checks): the class checks and copies each record again, 0.6 us more a record.
-    return {"records": [{"recordId": a.record_id, "result": a.result, "data": a.data} for a in answers]}
+    return {"records": [{"recordId": a.record_id, "result": a.result, "data": a.data} for a in handle(event, context)]}
 
 
 class Reingest:

@@ -32,6 +32,10 @@ def read_json_file(path: Path, what: str, error: type[ValueError]) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not an {what}") from None
+    except OSError as problem:  # permission denied, a broken link, an unreadable device...
+        raise error(f"{path}: cannot read the {what} ({problem.strerror or type(problem).__name__})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as problem:
         raise error(f"{path}: not valid JSON ({problem})") from None
 

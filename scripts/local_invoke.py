@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import contextlib
 import json
 import os
@@ -77,32 +76,20 @@ def load_event(path: Path) -> dict[str, Any]:
     return event
 
 
-def describe_failure(data: str) -> str:
-    """Why the handler failed a record, found by the same parsing code it uses."""
-    from records import FailureReason, RecordError, decode_base64, encode_line, parse_object  # noqa: PLC0415
-
-    try:
-        encode_line(parse_object(decode_base64(data)))
-    except RecordError as error:
-        return error.reason.value
-    # A readable record fails only when it did not fit the response and could not be re-ingested.
-    return FailureReason.RESPONSE_FULL.value
-
-
-def print_response(response: dict[str, Any], results: Counter[str], statuses: Counter[str]) -> None:
-    for record in response["records"]:
-        result = record["result"]
+def print_answers(answers: list[Any], results: Counter[str], statuses: Counter[str]) -> None:
+    """Each record's answer as the handler gave it, with the handler's own reason for a failure."""
+    for answer in answers:
+        result = answer.result
         results[result] += 1
         if result == "Ok":
-            line = base64.b64decode(record["data"]).decode("utf-8")
+            line = base64.b64decode(answer.data).decode("utf-8")
             status = json.loads(line)["enrichment_status"]
             statuses[status] += 1
             print(f"  {result:<17} {status:<19} {line.rstrip()}")
         elif result == "Dropped":
             print(f"  {result:<17} {'re-ingested':<19} (did not fit the response; the stream accepted its copy)")
         else:
-            reason = describe_failure(record.get("data", ""))
-            print(f"  {result:<17} {reason:<19} (kept as it came, under the stream's errors/ prefix)")
+            print(f"  {result:<17} {answer.reason.value:<19} (kept as it came, under the stream's errors/ prefix)")
 
 
 def run(event_paths: list[Path], account_path: Path, *, quiet: bool) -> None:
@@ -122,6 +109,9 @@ def run(event_paths: list[Path], account_path: Path, *, quiet: bool) -> None:
     import app  # noqa: PLC0415
 
     app.logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
+    # The handler as Lambda runs it (logging context, metrics, tracing), answering with the
+    # Answer objects themselves: each failure keeps the reason the handler counted.
+    handle = app.instrumented(app.handle)
     results: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     with mock_aws():
@@ -138,8 +128,8 @@ def run(event_paths: list[Path], account_path: Path, *, quiet: bool) -> None:
             sys.stdout.flush()
             # EMF metrics are printed by Powertools; send them to stderr with the logs.
             with contextlib.redirect_stdout(sys.stderr):
-                response = app.lambda_handler(event, LocalContext())
-            print_response(response, results, statuses)
+                answers = handle(event, LocalContext())
+            print_answers(answers, results, statuses)
     print("== summary")
     print("  by result: " + ", ".join(f"{name} {count}" for name, count in sorted(results.items())))
     print("  by status: " + ", ".join(f"{name} {count}" for name, count in sorted(statuses.items())))
@@ -154,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = args.events or [ROOT / "events" / name for name in DEFAULT_EVENTS]
     try:
         run(paths, args.account, quiet=args.quiet)
-    except (UsageError, binascii.Error) as error:
+    except UsageError as error:
         print(f"local_invoke: error: {error}", file=sys.stderr)
         return 2
     return 0
