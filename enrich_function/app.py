@@ -368,7 +368,11 @@ def _observe_load(load: LoadReport, *, serving_snapshot: bool) -> None:
         "duration_ms": round(load.duration_seconds * 1000, 1),
     }
     if load.ok:
-        logger.info("usage plans loaded", extra={**details, "plans": load.plans, "keys": load.keys})
+        if load.skipped:
+            # Items of the answer that could not be read: the rest was loaded.
+            metrics.add_metric(name="CacheLoadSkippedItems", unit=MetricUnit.Count, value=load.skipped)
+        extra = {**details, "plans": load.plans, "keys": load.keys, "skipped_items": load.skipped}
+        logger.info("usage plans loaded", extra=extra)
         return
     metrics.add_metric(name="CacheLoadFailures", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name=f"CacheLoadFailed_{load.failure}", unit=MetricUnit.Count, value=1)

@@ -6,11 +6,13 @@ The only module that talks to the control plane. Its cost grows with the number 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
@@ -18,10 +20,11 @@ from budget import BudgetExhaustedError, Deadline, metered
 from directory import Customer, PlanKeys, UsagePlanDirectory, build_directory
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
+    from botocore.model import OperationModel
     from mypy_boto3_apigateway import APIGatewayClient
-    from mypy_boto3_apigateway.type_defs import PaginatorConfigTypeDef, UsagePlanTypeDef
+    from mypy_boto3_apigateway.type_defs import PaginatorConfigTypeDef
 
     from records import LookupKey
 
@@ -52,6 +55,14 @@ class FailureKind(StrEnum):
     OTHER = "other"
 
 
+class UnreadableResponseError(Exception):
+    """A successful answer whose body is not a JSON object (botocore would read it as an empty page)."""
+
+    def __init__(self, operation: str) -> None:
+        # Never the body: a GetUsagePlanKeys page holds raw key values.
+        super().__init__(f"{operation} answered with a body that is not a JSON object")
+
+
 class DirectoryLoadError(Exception):
     """The listing failed (after botocore's retries). API Gateway's messages carry no key values."""
 
@@ -67,17 +78,21 @@ class DirectoryLoadError(Exception):
 class FetchResult:
     directory: UsagePlanDirectory
     calls: int
+    # Items left out because they could not be read (see _Listing); the rest was used.
+    skipped: int = 0
 
 
 def fetch_directory(client: APIGatewayClient, deadline: Deadline | None = None) -> FetchResult:
     """List every usage plan, every key on each plan, and every API key, all paged.
 
     Retries are botocore's (the client's retry mode); each request, retries included, is
-    refused once `deadline` has passed. Any failure raises DirectoryLoadError.
+    refused once `deadline` has passed. Any failure raises DirectoryLoadError; an item of an
+    answer that cannot be read is skipped and counted, and the rest of the answer is used.
     """
-    with metered(client, "api-gateway", deadline) as meter:
+    with metered(client, "api-gateway", deadline) as meter, _bodies_checked(client):
         try:
-            return FetchResult(_list_directory(client), meter.requests)
+            listing = _Listing(client)
+            return FetchResult(listing.directory(), meter.requests, listing.skipped)
         except BudgetExhaustedError:
             budget = deadline.seconds if deadline is not None else 0
             detail = f"lookup budget of {budget:g} s used up after {meter.requests} requests"
@@ -88,33 +103,112 @@ def fetch_directory(client: APIGatewayClient, deadline: Deadline | None = None) 
             timeout = isinstance(error, (ReadTimeoutError, ConnectTimeoutError))
             kind = FailureKind.TIMEOUT if timeout else FailureKind.OTHER
             raise DirectoryLoadError(kind, f"{type(error).__name__}: {error}", calls=meter.requests) from None
+        except UnreadableResponseError as error:
+            raise DirectoryLoadError(
+                FailureKind.OTHER, f"UnreadableResponseError: {error}", calls=meter.requests
+            ) from None
+        except Exception as error:  # noqa: BLE001 - an answer no one foresaw (or a bug here) fails this load, not the batch
+            # Only the type: the message of a parser's error or a KeyError may quote the answer.
+            detail = f"{type(error).__name__} while reading the listings"
+            raise DirectoryLoadError(FailureKind.OTHER, detail, calls=meter.requests) from None
 
 
-def _list_directory(client: APIGatewayClient) -> UsagePlanDirectory:
-    plans: list[UsagePlanTypeDef] = []
-    for plans_page in client.get_paginator("get_usage_plans").paginate(PaginationConfig=_PAGING):
-        plans.extend(plans_page.get("items", []))
+@contextmanager
+def _bodies_checked(client: APIGatewayClient) -> Iterator[None]:
+    """Fail a listing whose successful answer is not a JSON object, instead of reading it as empty.
 
-    plan_keys = []
-    for plan in plans:
-        keys: list[Customer] = []
-        pages = client.get_paginator("get_usage_plan_keys").paginate(usagePlanId=plan["id"], PaginationConfig=_PAGING)
-        for keys_page in pages:
-            # Each item carries the key's raw `value`; only the id and name are kept.
-            keys.extend(
-                Customer(item["id"], item.get("name"), None) for item in keys_page.get("items", []) if "id" in item
-            )
-        plan_keys.append(PlanKeys(plan, tuple(keys)))
+    botocore reads a body that is not JSON as an empty page: a proxy's error page or a
+    truncated read would otherwise load an empty directory over the last good one.
+    """
+    event, hook_id = "before-parse.api-gateway", "usage-plans-body-check"
+    client.meta.events.register(event, _check_body, unique_id=hook_id)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister(event, unique_id=hook_id)
 
-    api_keys: list[dict[str, str | None]] = []
-    # includeValues stays False: the secret values are never requested.
-    for api_keys_page in client.get_paginator("get_api_keys").paginate(includeValues=False, PaginationConfig=_PAGING):
-        api_keys.extend(
-            {"id": key.get("id"), "name": key.get("name"), "customerId": key.get("customerId")}
-            for key in api_keys_page.get("items", [])
+
+def _check_body(operation_model: OperationModel, response_dict: Mapping[str, Any], **_: object) -> None:
+    if response_dict["status_code"] >= 300:  # noqa: PLR2004 - redirects and errors are botocore's to read
+        return
+    try:
+        body = json.loads(response_dict["body"].decode("utf-8"))  # as botocore decodes it
+    except ValueError:  # not UTF-8, or not JSON (an empty body included)
+        raise UnreadableResponseError(operation_model.name) from None
+    if not isinstance(body, dict):
+        raise UnreadableResponseError(operation_model.name)
+
+
+class _Listing:
+    """The three listings, read into a directory. An item that cannot be read is skipped and counted.
+
+    botocore checks an answer's shape only so far: a list item may be null, and a field may
+    be missing or of another type. Any item that is not an object, a plan or key without a
+    string id, and an API stage without a string apiId and stage, is left out and counted;
+    a name or customer id that is not a string is read as absent.
+    """
+
+    def __init__(self, client: APIGatewayClient) -> None:
+        self._client = client
+        self.skipped = 0
+
+    def directory(self) -> UsagePlanDirectory:
+        plans = []
+        for plan in self._listed(self._client.get_paginator("get_usage_plans").paginate(PaginationConfig=_PAGING)):
+            plan_id = self._id(plan)
+            if plan_id is not None:
+                readable = {"id": plan_id, "name": _string(plan, "name"), "apiStages": self._stages(plan)}
+                plans.append(PlanKeys(readable, self._plan_keys(plan_id)))
+
+        # includeValues stays False: the secret values are never requested.
+        pages = self._client.get_paginator("get_api_keys").paginate(includeValues=False, PaginationConfig=_PAGING)
+        api_keys = [
+            {"id": key_id, "name": _string(key, "name"), "customerId": _string(key, "customerId")}
+            for key in self._listed(pages)
+            if (key_id := self._id(key)) is not None
+        ]
+        return build_directory(plans, api_keys)
+
+    def _plan_keys(self, plan_id: str) -> tuple[Customer, ...]:
+        paginator = self._client.get_paginator("get_usage_plan_keys")
+        pages = paginator.paginate(usagePlanId=plan_id, PaginationConfig=_PAGING)
+        # Each item carries the key's raw `value`; only the id and name are kept.
+        return tuple(
+            Customer(key_id, _string(item, "name"), None)
+            for item in self._listed(pages)
+            if (key_id := self._id(item)) is not None
         )
 
-    return build_directory(plan_keys, api_keys)
+    def _stages(self, plan: Mapping[str, Any]) -> list[dict[str, str]]:
+        stages = []
+        for stage in self._objects(plan.get("apiStages", ())):
+            api_id, name = _string(stage, "apiId"), _string(stage, "stage")
+            if api_id is None or name is None:
+                self.skipped += 1
+            else:
+                stages.append({"apiId": api_id, "stage": name})
+        return stages
+
+    def _listed(self, pages: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+        return self._objects(item for page in pages for item in page.get("items", ()))
+
+    def _objects(self, items: Iterable[object]) -> Iterator[dict[str, Any]]:
+        for item in items:
+            if isinstance(item, dict):
+                yield item
+            else:
+                self.skipped += 1
+
+    def _id(self, item: Mapping[str, Any]) -> str | None:
+        item_id = _string(item, "id")
+        if item_id is None:
+            self.skipped += 1
+        return item_id
+
+
+def _string(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _client_error(error: ClientError, client: APIGatewayClient, calls: int) -> DirectoryLoadError:
@@ -150,6 +244,7 @@ class LoadReport:
     calls: int = 0
     plans: int = 0
     keys: int = 0
+    skipped: int = 0
     failure: FailureKind | None = None
     error: str | None = None
     missing_permission: str | None = None
@@ -174,6 +269,7 @@ class UsagePlanCache:
     - A failed load keeps the last good directory (stale-while-error); the next attempt
       waits `miss_refresh_seconds`.
     - A load may take at most `budget_seconds` (or the `time_left` a batch allows).
+    - Whatever a load raises, it is a failed load: no batch ever fails because of one.
     """
 
     def __init__(
@@ -229,18 +325,11 @@ class UsagePlanCache:
         try:
             result = self._fetch(Deadline(budget_seconds, self._clock))
         except DirectoryLoadError as error:
-            # The gap before the next attempt counts from when this one gave up.
-            self._attempted_at = self._clock()
-            self._last_failed = True
-            return LoadReport(
-                trigger,
-                ok=False,
-                duration_seconds=self._attempted_at - started,
-                calls=error.calls,
-                failure=error.kind,
-                error=error.detail,
-                missing_permission=error.missing_permission,
-            )
+            return self._failed(trigger, started, error)
+        except Exception as error:  # noqa: BLE001 - a bug anywhere in loading must fail this load, not every batch
+            # Only the type: its message may quote what was being read.
+            detail = f"{type(error).__name__} while loading the usage plans"
+            return self._failed(trigger, started, DirectoryLoadError(FailureKind.OTHER, detail, calls=0))
         finished = self._clock()
         self._directory = result.directory
         self._loaded_at = self._attempted_at = finished
@@ -252,4 +341,19 @@ class UsagePlanCache:
             calls=result.calls,
             plans=result.directory.plan_count,
             keys=result.directory.key_count,
+            skipped=result.skipped,
+        )
+
+    def _failed(self, trigger: LoadTrigger, started: float, error: DirectoryLoadError) -> LoadReport:
+        # The gap before the next attempt counts from when this one gave up.
+        self._attempted_at = self._clock()
+        self._last_failed = True
+        return LoadReport(
+            trigger,
+            ok=False,
+            duration_seconds=self._attempted_at - started,
+            calls=error.calls,
+            failure=error.kind,
+            error=error.detail,
+            missing_permission=error.missing_permission,
         )

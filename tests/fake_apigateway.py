@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 # What a test's failure hook returns for a request: an HTTP error (status, error code,
-# message), or an exception to raise as the HTTP layer would (e.g. ReadTimeoutError).
-Fault = tuple[int, str, str] | Exception
+# message), an exception to raise as the HTTP layer would (e.g. ReadTimeoutError), or a
+# body to answer 200 with as it is (one that is not JSON, or that botocore cannot read).
+Fault = tuple[int, str, str] | Exception | bytes
 
 REAL_DEFAULT_PAGE = 25
 REAL_MAX_PAGE = 500
@@ -65,6 +66,9 @@ class PagingApiGateway:
         self.failure: Callable[[int, str], Fault | None] = lambda _n, _op: None
         # ...and make each request take time on a fake clock.
         self.on_request: Callable[[], None] = lambda: None
+        # Items served as they are after the account's own, by operation: malformed ones
+        # (null, or an object missing its id). GetUsagePlanKeys adds them to every plan.
+        self.extra_items: dict[str, list[Any]] = {}
 
     def client(self) -> Any:
         client = boto3.client(
@@ -110,11 +114,14 @@ class PagingApiGateway:
             ]
         else:
             return _response(404, {"message": f"the fake does not serve {url.path}"}, "NotFoundException")
+        items = [*items, *self.extra_items.get(operation, [])]
         self.calls.append(Call(operation, limit, position))
         self.on_request()
         failure = self.failure(len(self.calls), operation)
         if isinstance(failure, Exception):
             raise failure
+        if isinstance(failure, bytes):
+            return _raw_response(200, failure)
         if failure is not None:
             status, code, message = failure
             return _response(status, {"message": message}, code)
@@ -127,13 +134,15 @@ class PagingApiGateway:
 
 
 def _response(status: int, body: dict[str, Any], error_code: str | None = None) -> AWSResponse:
+    return _raw_response(status, json.dumps(body).encode(), error_code)
+
+
+def _raw_response(status: int, body: bytes, error_code: str | None = None) -> AWSResponse:
     headers = HTTPHeaders()  # what botocore's own HTTP layer hands AWSResponse
     headers["Content-Type"] = "application/json"
     if error_code:
         headers["x-amzn-ErrorType"] = error_code
-    return AWSResponse(
-        "https://apigateway.us-east-1.amazonaws.com", status, headers, RawBody(json.dumps(body).encode())
-    )
+    return AWSResponse("https://apigateway.us-east-1.amazonaws.com", status, headers, RawBody(body))
 
 
 class RawBody:

@@ -294,3 +294,115 @@ def test_no_key_value_reaches_the_logs_under_faults_even_at_debug(world, lambda_
     assert "access denied" in logged and "GetUsagePlanKeys" in caplog.text
     for value in KEY_VALUES:
         assert value not in logged
+
+
+# Answers the control plane should never give, but a proxy, a truncated read or a bug might.
+NOT_JSON = b"<html><body>upstream proxy error</body></html>"
+# A page of GetUsagePlanKeys cut off mid-item: it holds a raw key value, which must never be logged.
+TRUNCATED = b'{"item":[{"id":"k1","type":"API_KEY","name":"Acme","value":"' + KEY_VALUES[0].encode()
+UNREADABLE = "UnreadableResponseError: GetUsagePlanKeys answered with a body that is not a JSON object"
+
+
+def add_malformed(world: World, operation: str, *items: Any) -> None:
+    world.api.extra_items[operation] = list(items)
+
+
+MALFORMED = {
+    "a plan without an id": (lambda w: w.api.account.plans.insert(0, {"name": "Ghost"}), 1),
+    "a plan whose id is not a string": (
+        lambda w: w.api.account.plans.insert(0, {"id": 7, "apiStages": [{"apiId": "api1", "stage": "prod"}]}),
+        1,
+    ),
+    "a null apiStages item": (lambda w: w.api.account.plans[0]["apiStages"].insert(0, None), 1),
+    "an apiStages item without a stage": (lambda w: w.api.account.plans[0]["apiStages"].append({"apiId": "api2"}), 1),
+    # GetUsagePlanKeys serves the extra item on each of the two plans.
+    "a null usage-plan-key item": (lambda w: add_malformed(w, "GetUsagePlanKeys", None), 2),
+    "a usage-plan-key item without an id": (lambda w: add_malformed(w, "GetUsagePlanKeys", {"name": "NoId"}), 2),
+    "a null api-key item": (lambda w: add_malformed(w, "GetApiKeys", None), 1),
+    "an api-key item without an id": (lambda w: add_malformed(w, "GetApiKeys", {"name": "NoId"}), 1),
+}
+
+
+@pytest.mark.parametrize(("malform", "skipped"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_item_is_skipped_and_counted_and_the_rest_of_the_answer_is_used(
+    world, lambda_context, handler_logs, capsys, malform, skipped
+):
+    malform(world)
+    response = app.lambda_handler(batch("k1", "k2", "k3"), lambda_context)
+    assert [(obj["usage_plan_id"], obj["customer_id"], obj["enrichment_status"]) for obj in ok_objects(response)] == [
+        ("pl1", "cust-1", "enriched"),
+        ("pl1", "cust-2", "enriched"),
+        (None, "cust-3", "unknown_api_key"),  # on a plan for the dev stage only
+    ]
+    assert world.api.count() == FULL_LOAD
+    (loaded,) = [line for line in log_lines(handler_logs) if line["message"] == "usage plans loaded"]
+    assert (loaded["plans"], loaded["keys"], loaded["skipped_items"]) == (2, 3, skipped)
+    assert not [line for line in log_lines(handler_logs) if line["level"] != "INFO"]
+    assert emf(capsys)["CacheLoadSkippedItems"] == [float(skipped)]
+
+
+def test_a_clean_load_skips_nothing_and_emits_no_skipped_items_metric(world, lambda_context, handler_logs, capsys):
+    app.lambda_handler(batch("k1"), lambda_context)
+    (loaded,) = [line for line in log_lines(handler_logs) if line["message"] == "usage plans loaded"]
+    assert loaded["skipped_items"] == 0
+    assert "CacheLoadSkippedItems" not in emf(capsys)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (NOT_JSON, UNREADABLE),  # botocore alone would read this as an empty page
+        (TRUNCATED, UNREADABLE),
+        (b"", UNREADABLE),
+        (b"\xff\xfe{}", UNREADABLE),
+        (b"[]", UNREADABLE),
+        (b'{"item": ["junk"]}', "AttributeError while reading the listings"),  # botocore's parser fails
+    ],
+    ids=["not JSON", "truncated, holding a key value", "empty", "not UTF-8", "a JSON array", "an unreadable item"],
+)
+def test_an_unreadable_answer_fails_the_load_as_other_once_without_its_payload_and_waits_for_the_gap(
+    world, lambda_context, handler_logs, capsys, caplog, body, error
+):
+    caplog.set_level(logging.DEBUG)
+    app.logger.setLevel(logging.DEBUG)
+    try:
+        world.fail(body, operation="GetUsagePlanKeys")
+        response = app.lambda_handler(batch("k1", None), lambda_context)
+        assert statuses(response) == [(None, "lookup_unavailable"), (None, "no_api_key")]
+        # GetUsagePlans, then one GetUsagePlanKeys: an unreadable answer is not retried.
+        assert [call.operation for call in world.api.calls] == ["GetUsagePlans", "GetUsagePlanKeys"]
+        world.clock.now += 59
+        app.lambda_handler(batch("k1"), lambda_context)
+        assert world.api.count() == 2, "the attempt was recorded: no new load inside MISS_REFRESH_SECONDS"
+    finally:
+        app.logger.setLevel(logging.INFO)
+    warnings = [line for line in log_lines(handler_logs) if line["level"] == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0]["message"] == (
+        "usage plans could not be loaded (other); serving no snapshot: records are lookup_unavailable"
+    )
+    assert (warnings[0]["failure"], warnings[0]["error"]) == ("other", error)
+    logged = everything_logged(handler_logs, capsys, caplog)
+    emitted = [json.loads(line) for line in logged.splitlines() if line.startswith('{"_aws"')]
+    assert [metrics.get("CacheLoadFailed_other") for metrics in emitted] == [[1.0], None]
+    for payload in (*KEY_VALUES, "upstream proxy", "junk"):
+        assert payload not in logged
+
+
+def test_an_unreadable_answer_on_a_reload_keeps_serving_the_last_good_snapshot(world, lambda_context, handler_logs):
+    app.lambda_handler(batch("k1"), lambda_context)
+    world.fail(NOT_JSON, operation="GetUsagePlans")
+    world.clock.now += 900  # the cache has expired
+    response = app.lambda_handler(batch("k1", "k3", stage="dev"), lambda_context)
+    assert statuses(response) == [(None, "unknown_api_key"), ("Free", "enriched")]
+    assert world.api.count() == FULL_LOAD + 1
+    (warning,) = [line for line in log_lines(handler_logs) if line["level"] == "WARNING"]
+    assert warning["message"] == "usage plans could not be loaded (other); serving the last good snapshot"
+    assert warning["error"] == "UnreadableResponseError: GetUsagePlans answered with a body that is not a JSON object"
+    world.clock.now += 59
+    assert statuses(app.lambda_handler(batch("k3", stage="dev"), lambda_context)) == [("Free", "enriched")]
+    assert world.api.count() == FULL_LOAD + 1, "no new load inside MISS_REFRESH_SECONDS"
+    world.heal()
+    world.clock.now += 1
+    assert statuses(app.lambda_handler(batch("k3", stage="dev"), lambda_context)) == [("Free", "enriched")]
+    assert world.api.count() == 2 * FULL_LOAD + 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from budget import Deadline
 from directory import Customer, PlanKeys, build_directory
 from records import LookupKey
-from usage_plans import DirectoryLoadError, FailureKind, FetchResult, LoadTrigger, UsagePlanCache
+from usage_plans import DirectoryLoadError, FailureKind, FetchResult, LoadReport, LoadTrigger, UsagePlanCache
 
 KNOWN = LookupKey("api1", "prod", "k1")
 UNKNOWN = LookupKey("api1", "prod", "k-new")
@@ -25,7 +27,7 @@ class Fetch:
 
     def __init__(self) -> None:
         self.loads = 0
-        self.error: Exception | None = None
+        self.error: BaseException | None = None
         self.keys = ["k1"]
         self.budgets: list[float] = []
 
@@ -130,6 +132,36 @@ def test_with_nothing_loaded_a_failed_cold_start_serves_no_directory_and_retries
     fetch.error = None
     assert cache.view_for([KNOWN]).directory is not None
     assert fetch.loads == 2
+
+
+def test_a_fetch_that_raises_anything_else_is_a_failed_load_of_kind_other_and_waits_for_the_gap():
+    cache, clock, fetch = make(ttl=900, miss=60)
+    good = cache.view_for([KNOWN]).directory
+    fetch.error = KeyError("rawValueAcme0000000000000000001")  # a bug, quoting what it was reading
+    clock.now += 900
+    view = cache.view_for([KNOWN])
+    assert view.load == LoadReport(
+        LoadTrigger.EXPIRED,
+        ok=False,
+        duration_seconds=0,
+        failure=FailureKind.OTHER,
+        error="KeyError while loading the usage plans",
+    )
+    assert view.directory is good, "the last good directory is still served"
+    clock.now += 59
+    assert cache.view_for([KNOWN]).load is None, "the attempt was recorded: no retry before the miss-refresh gap"
+    fetch.error = None
+    clock.now += 1
+    view = cache.view_for([KNOWN])
+    assert view.load is not None and view.load.trigger is LoadTrigger.RETRY and view.load.ok
+    assert fetch.loads == 3
+
+
+def test_an_interrupt_during_a_load_is_not_caught():
+    cache, _clock, fetch = make()
+    fetch.error = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt):
+        cache.view_for([KNOWN])
 
 
 def test_a_load_gets_the_budget_or_the_time_the_batch_has_left_whichever_is_less():
