@@ -20,8 +20,9 @@ from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
 
 import state
 from budget import Deadline
-from enrich import PlainRecord, enrichment_for, is_enriched, plain_data
+from enrich import PlainRecord, copy_data, enrichment_for, is_enriched, plain_data
 from records import (
+    REINGESTED_MARK,
     FailureReason,
     KeyReader,
     LookupKey,
@@ -29,6 +30,7 @@ from records import (
     decode_base64,
     members_are_plain,
     read_record,
+    read_reingested,
     top_level_duplicates,
 )
 from reingest import ReingestResult, parse_stream_arn, put_records
@@ -114,9 +116,10 @@ def transform_batch(
 ) -> tuple[list[Answer], CacheView]:
     """Answer every record of a Firehose event; never raises because of one record."""
     answers: list[Answer] = []
-    # Each readable record's answer, key (None: already enriched) and how to write its line.
+    # Each readable record's answer, key and how to write its line.
     # Only what the second pass needs is kept: parsed objects are let go as soon as read.
-    parsed: list[tuple[Answer, LookupKey | None, Splice | PlainRecord]] = []
+    parsed: list[tuple[Answer, LookupKey, Splice | PlainRecord]] = []
+    copies: list[tuple[Answer, PlainRecord]] = []
     read_key = KeyReader(settings.api_id_fields, settings.stage_fields, settings.key_id_fields).read
     policy = settings.api_key_values
     plan_splice = SplicePlanner(policy).plan
@@ -134,28 +137,36 @@ def transform_batch(
             plain = members_are_plain(raw, obj)
             duplicates = None if plain else top_level_duplicates(raw)
         except RecordError as error:
-            answer.fail(error.reason)
+            # A copy this function put back into the stream is marked, which makes it no JSON.
+            reingested = read_reingested(answer.original)
+            if reingested is None or not is_enriched(reingested[1]):
+                answer.fail(error.reason)
+                continue
+            copies.append((answer, PlainRecord(*reingested)))
             continue
-        key = None if is_enriched(obj) else read_key(obj, duplicates)
-        splice = plan_splice(raw, obj, enriching=key is not None, plain=plain)
+        key = read_key(obj, duplicates)
+        splice = plan_splice(raw, obj, plain=plain)
         parsed.append((answer, key, PlainRecord(raw, obj) if splice is None else splice))
 
     # One cache decision per batch, made before any record is answered.
-    view = cache.view_for({key for _, key, _ in parsed if key is not None}, time_left=time_left)
+    view = cache.view_for({key for _, key, _ in parsed}, time_left=time_left)
 
     enrichments: dict[LookupKey, Enrichment] = {}  # each distinct caller is looked up once
     for answer, key, plan in parsed:
-        enrichment = None
-        if key is not None:
-            enrichment = enrichments.get(key)
-            if enrichment is None:
-                enrichment = enrichments[key] = enrichment_for(key, view.directory)
-            answer.status = enrichment.status  # a StrEnum: counted and logged as its value
+        enrichment = enrichments.get(key)
+        if enrichment is None:
+            enrichment = enrichments[key] = enrichment_for(key, view.directory)
+        answer.status = enrichment.status  # a StrEnum: counted and logged as its value
         if isinstance(plan, tuple):  # the usual case: a splice
-            answer.data = spliced_data(answer.original, plan, b"\n" if enrichment is None else enrichment.json_members)
+            answer.data = spliced_data(answer.original, plan, enrichment.json_members)
             continue
         try:
             answer.data = plain_data(plan, enrichment, policy)
+        except RecordError as error:
+            answer.fail(error.reason)
+    for answer, copy in copies:  # the function's own copies, back from the stream: as they are
+        try:
+            answer.data = copy_data(copy, policy)
         except RecordError as error:
             answer.fail(error.reason)
     return answers, view
@@ -210,7 +221,8 @@ def fit_response(
 
 def _move_out(overflow: Sequence[Answer], reingest: Callable[[list[bytes]], ReingestResult]) -> ReingestResult:
     # The enriched line, decoded again: only for the few records that leave.
-    result = reingest([decode_base64(a.data) for a in overflow])
+    # Marked, so that the copy passes through unchanged when it comes back (not enriched twice).
+    result = reingest([REINGESTED_MARK + decode_base64(a.data) for a in overflow])
     for answer, accepted in zip(overflow, result.accepted, strict=True):
         if accepted:
             answer.drop()

@@ -61,6 +61,16 @@ def plain_data(record: PlainRecord, enrichment: Enrichment | None, policy: ApiKe
     return encode_base64(encode_line(out))
 
 
+def copy_data(record: PlainRecord, policy: ApiKeyValuePolicy) -> str:
+    """The base64 of a copy this function re-ingested, now back from the stream: its line as
+    the function wrote it, unless the key-value policy (changed since, say) changes it."""
+    raw = record.raw
+    one_line = raw.endswith(b"\n") and raw.find(b"\n") == len(raw) - 1 and raw.find(b"\r") == -1
+    if one_line and apply_key_value_policy(record.obj, policy) is record.obj:
+        return encode_base64(raw)
+    return plain_data(record, None, policy)
+
+
 def enrich_object(obj: dict[str, Any], enrichment: Enrichment, policy: ApiKeyValuePolicy) -> dict[str, Any]:
     """The record with its raw key value handled per policy and the five fields added.
 
@@ -74,10 +84,12 @@ def enrich_object(obj: dict[str, Any], enrichment: Enrichment, policy: ApiKeyVal
 
 
 def is_enriched(obj: Mapping[str, Any]) -> bool:
-    """Whether a record already carries the five fields: it came through here before.
+    """Whether a record carries the five fields as this function writes them.
 
-    Records that did not fit in a response are put back into the stream enriched, and
-    come through the function again; they must pass unchanged, not be enriched twice.
+    Records that did not fit in a response are put back into the stream enriched, and come
+    through the function again; a copy marked as re-ingested (records.REINGESTED_MARK) that
+    carries them passes unchanged, not enriched twice. An unmarked line that carries them
+    is enriched like any other, its five fields overwritten.
     """
     status = obj.get(ENRICHMENT_STATUS)
     if not isinstance(status, str) or status not in _STATUSES:

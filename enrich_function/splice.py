@@ -55,9 +55,9 @@ class SplicePlanner:
         # value -> (its bytes, its masked bytes); None: masking leaves it as it is.
         self._masks: dict[str, tuple[bytes, bytes] | None] = {}
 
-    def plan(self, raw: bytes, obj: Mapping[str, Any], *, enriching: bool, plain: bool) -> Splice | None:  # noqa: PLR0911 - one early return per case left to the plain path
-        """How to write `raw` as one line, with the five fields to come if `enriching` (else it
-        passes as it is), and its raw key value handled per the policy.
+    def plan(self, raw: bytes, obj: Mapping[str, Any], *, plain: bool) -> Splice | None:  # noqa: PLR0911 - one early return per case left to the plain path
+        """How to write `raw` as one line with the five fields to come, its raw key value
+        handled per the policy.
 
         `obj` is what a JSON parser read from `raw`; that it parsed as an object is what makes
         the edit valid JSON. `plain` is members_are_plain(raw, obj): only then are the line's
@@ -72,12 +72,9 @@ class SplicePlanner:
         # (bytes.find, not `in`: `in` costs eight times as much on a line this size.)
         if raw.find(b"\n", 0, end) != -1 or raw.find(b"\r", 0, end) != -1:
             return None
-        if not enriching:
-            cut, close = end, b""
-        elif _PLAN_ID in obj or _PLAN_NAME in obj or _CUSTOMER_ID in obj or _CUSTOMER_NAME in obj or _STATUS in obj:
+        if _PLAN_ID in obj or _PLAN_NAME in obj or _CUSTOMER_ID in obj or _CUSTOMER_NAME in obj or _STATUS in obj:
             return None  # the plain path overwrites such a field where it stands
-        else:
-            cut, close = end - 1, b"," if obj else b""  # the fields go in place of the brace
+        cut, close = end - 1, b"," if obj else b""  # the fields go in place of the brace
         change = None
         if self._policy is not ApiKeyValuePolicy.KEEP:
             for name in API_KEY_VALUE_FIELDS:

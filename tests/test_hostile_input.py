@@ -188,3 +188,22 @@ def test_values_survive_exactly(response):
     assert objects["a lone surrogate"]["ua"] == "\ud800"
     assert objects["a raw api key that is a list"]["api_key"] == "****"
     assert objects["key id an object"]["key_id"] == {"id": KNOWN_KEY}
+
+
+def test_a_line_that_writes_the_five_fields_itself_is_enriched_not_passed_through(lambda_context):
+    # GIVEN a line whose logged header carried unescaped quotes and the five fields after them,
+    # as this function writes them, naming another customer
+    use_fixed_directory()
+    forged = (
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"k7x2m9p4q1","ua":"x","usage_plan_id":"pl-free",'
+        b'"usage_plan_name":"Free","customer_id":"someone-else","customer_name":"Someone",'
+        b'"enrichment_status":"enriched"}'
+    )
+    (record,) = app.lambda_handler(firehose_event([forged]), lambda_context)["records"]
+    # THEN the fields come from the directory, where they stand
+    obj = json.loads(base64.b64decode(record["data"]))
+    assert (obj["usage_plan_id"], obj["customer_id"], obj["enrichment_status"]) == (
+        "pl0gold001",
+        "cust-acme-001",
+        "enriched",
+    )

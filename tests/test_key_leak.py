@@ -19,6 +19,7 @@ from local_invoke import LocalContext
 import app
 import state
 from masking import mask_value
+from records import REINGESTED_MARK
 from reingest import ReingestResult
 
 KEY_FIELDS = {"api_key", "apiKey"}
@@ -100,7 +101,8 @@ def run_batch(batch: list[bytes]) -> tuple[list[bytes], list[bytes], str]:
         root.removeHandler(every_logger)
         root.setLevel(previous_level)
     ok = [base64.b64decode(a.data) for a in answers if a.result == "Ok"]
-    return ok, copies, logged.getvalue()
+    assert all(copy.startswith(REINGESTED_MARK) for copy in copies)
+    return ok, [copy.removeprefix(REINGESTED_MARK) for copy in copies], logged.getvalue()
 
 
 @pytest.mark.parametrize("policy", ["mask", "drop"])
@@ -127,7 +129,10 @@ def test_no_raw_key_value_leaves_whatever_the_line_does_with_its_key_fields(monk
 def test_the_reported_leak_no_longer_leaks(lambda_context):
     """The issue's reproduction: the last value is "-", the first one raw."""
     use_fixed_directory()
-    raw = b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"k7x2m9p4q1","api_key":"demoAcmeKeyValue000000000000a1f3","api_key":"-"}'
+    raw = (
+        b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"k7x2m9p4q1",'
+        b'"api_key":"demoAcmeKeyValue000000000000a1f3","api_key":"-"}'
+    )
     (record,) = app.lambda_handler(firehose_event([raw]), lambda_context)["records"]
     assert record["result"] == "Ok"
     line = base64.b64decode(record["data"])

@@ -18,6 +18,7 @@ from local_invoke import LocalContext
 import app
 from config import API_KEY_VALUE_FIELDS
 from directory import ENRICHMENT_FIELDS
+from records import REINGESTED_MARK
 
 EXAMPLES = 400
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,10 +97,22 @@ def test_the_same_input_gives_the_same_output(data):
 
 @PROPERTY_SETTINGS
 @given(st.lists(json_objects.map(lambda obj: json.dumps(obj).encode()), min_size=1, max_size=12))
-def test_an_enriched_record_passes_through_again_unchanged(data):
+def test_a_re_ingested_copy_passes_through_again_unchanged(data):
     use_fixed_directory()
     first = [base64.b64decode(r["data"]) for r in run(data)["records"] if r["result"] == "Ok"]
     # Re-ingested later, when the key is no longer known: still not enriched a second time.
     use_fixed_directory(knows_the_key=False)
-    again = run(first)
+    again = run([REINGESTED_MARK + line for line in first])
     assert [base64.b64decode(r["data"]) for r in again["records"]] == first
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(json_objects.map(lambda obj: json.dumps(obj).encode()), min_size=1, max_size=12))
+def test_the_five_fields_in_a_line_that_is_no_copy_are_overwritten_not_trusted(data):
+    use_fixed_directory()
+    first = [base64.b64decode(r["data"]) for r in run(data)["records"] if r["result"] == "Ok"]
+    # The same lines unmarked, as a client that can write quotes into a logged header could
+    # make its own line look enriched: they are enriched again, from the directory.
+    use_fixed_directory(knows_the_key=False)
+    again = [json.loads(base64.b64decode(r["data"])) for r in run(first)["records"]]
+    assert all(obj["usage_plan_id"] is None and obj["enrichment_status"] != "enriched" for obj in again)

@@ -25,7 +25,7 @@ ENRICHMENTS = [
     Enrichment(EnrichmentStatus.ENRICHED, "plan-1", "Gold — ünïcode", "cust-1", 'Acme "Rockets"'),
     NO_API_KEY,
     LOOKUP_UNAVAILABLE,
-    None,  # already enriched: passes through
+    None,  # a re-ingested copy: passes through (the plain path only)
 ]
 POLICIES = list(ApiKeyValuePolicy)
 
@@ -96,12 +96,13 @@ def plain_line(raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePol
 
 def spliced(raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> str | None:
     """The splice's base64 for raw, or None where it hands over to the plain path."""
+    if enrichment is None:
+        return None  # a re-ingested copy passes through the plain path only
     obj = read_object(raw)
-    plan = SplicePlanner(policy).plan(raw, obj, enriching=enrichment is not None, plain=members_are_plain(raw, obj))
+    plan = SplicePlanner(policy).plan(raw, obj, plain=members_are_plain(raw, obj))
     if plan is None:
         return None
-    suffix = b"\n" if enrichment is None else enrichment.json_members
-    return spliced_data(base64.b64encode(raw).decode(), plan, suffix)
+    return spliced_data(base64.b64encode(raw).decode(), plan, enrichment.json_members)
 
 
 def key_field_values(line: bytes) -> list[object]:
