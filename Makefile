@@ -23,19 +23,24 @@ EVENTS ?= events/seed_format.json events/recommended_format.json events/camel_ca
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(DEV): requirements-dev.txt enrich_function/requirements.txt
+# find-python has said why on stderr when it found none; stop there, not at a confusing venv error.
+.PHONY: python
+python:
+	@test -n "$(PYTHON)" || { echo "make: no usable Python (see above)" >&2; exit 1; }
+
+$(DEV): requirements-dev.txt enrich_function/requirements.txt | python
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-$(SAM): requirements-sam.txt
+$(SAM): requirements-sam.txt | python
 	rm -rf $(SAM_VENV)
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $@
 
-$(CHECKOV): requirements-checkov.txt
+$(CHECKOV): requirements-checkov.txt | python
 	rm -rf $(CHECKOV_VENV)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt

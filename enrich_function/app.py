@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -266,10 +266,7 @@ def validate_event(event: Any) -> KinesisFirehoseEvent:
     return KinesisFirehoseEvent(dict(event))
 
 
-T = TypeVar("T")
-
-
-def instrumented(handler: Callable[[dict[str, Any], LambdaContext], T]) -> Callable[[dict[str, Any], Any], T]:
+def instrumented[T](handler: Callable[[dict[str, Any], LambdaContext], T]) -> Callable[[dict[str, Any], Any], T]:
     """`handler` with the function's telemetry around it: the invocation's context in every log
     line, the batch's metrics flushed as EMF, and an X-Ray trace (the response is not captured:
     it is the log payload). The context is any object with LambdaContext's attributes."""
