@@ -28,10 +28,11 @@ help: ## List the targets
 python:
 	@test -n "$(PYTHON)" || { echo "make: no usable Python (see above)" >&2; exit 1; }
 
-$(DEV): requirements-dev.txt enrich_function/requirements.txt | python
+$(DEV): requirements-dev.txt enrich_function/requirements.txt pyproject.toml | python
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --editable .
 	touch $@
 
 $(SAM): requirements-sam.txt | python

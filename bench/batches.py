@@ -77,6 +77,7 @@ def access_log_format() -> str:
     # cfn-lint (through the event generator) only here: the fresh process that measures
     # peak memory imports this module for the account, and must not carry cfn-lint.
     from cfnlint.decode import cfn_yaml  # noqa: PLC0415
+
     from generate_events import ROOT  # noqa: PLC0415
 
     template = cfn_yaml.load(str(ROOT / "template.yaml"))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "enrich_function"), str(ROOT / "tests"), str(ROOT / "scripts"), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts"), str(ROOT / "bench")]
 # The handler as deployed, minus the output a benchmark must not measure: no metrics
 # printed, no trace, warnings only.
 QUIET = {
@@ -87,9 +87,8 @@ def main() -> None:
 
 
 def time_size(size_mb: int, runs: int) -> Timing:
+    from apigw_enrichment import handler as app  # noqa: PLC0415 - after the environment is set
     from local_invoke import LocalContext  # noqa: PLC0415
-
-    import app  # noqa: PLC0415 - after the environment is set
 
     use_bench_account()
     event = batches.batch(size_mb)
@@ -116,10 +115,9 @@ def time_size(size_mb: int, runs: int) -> Timing:
 
 
 def use_bench_account() -> None:
+    from apigw_enrichment import state  # noqa: PLC0415
+    from apigw_enrichment.usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
     from fake_apigateway import PagingApiGateway  # noqa: PLC0415
-
-    import state  # noqa: PLC0415
-    from usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
 
     client = PagingApiGateway(batches.account()).client()
     state.use_cache(
@@ -154,10 +152,9 @@ def peak_rss(size_mb: int) -> tuple[float, float]:
 def rss_child(event_path: Path) -> None:
     """In a fresh process: import, load the directory, read the event and answer it, as the
     Lambda runtime would; print peak RSS, and RSS before the event was read."""
+    from apigw_enrichment import handler as app  # noqa: PLC0415
+    from apigw_enrichment import state  # noqa: PLC0415
     from local_invoke import LocalContext  # noqa: PLC0415
-
-    import app  # noqa: PLC0415
-    import state  # noqa: PLC0415
 
     use_bench_account()
     state.usage_plan_cache().view_for([])  # the cold-start load
@@ -188,9 +185,8 @@ def import_seconds(runs: int = 5) -> float:
 
 def print_cold_loads() -> float:
     """Print the call count and CPU time of a cold load per account; return the largest's CPU."""
+    from apigw_enrichment.usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
     from fake_apigateway import PagingApiGateway, big_account  # noqa: PLC0415
-
-    from usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
 
     print("\nCold start against a paged fake account (real boto3 paginators, no network):")
     cpu = 0.0

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "enrich_function"))
 
 DEFAULT_EVENTS = ("seed_format.json", "recommended_format.json", "camel_case.json", "malformed.json")
 
@@ -106,7 +105,7 @@ def run(event_paths: list[Path], account_path: Path, *, quiet: bool) -> None:
     import boto3  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
 
-    import app  # noqa: PLC0415
+    from apigw_enrichment import handler as app  # noqa: PLC0415
 
     app.logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
     # The handler as Lambda runs it (logging context, metrics, tracing), answering with the

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import boto3
-import delete_bucket
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+
+import delete_bucket
 
 BUCKET = "apigw-access-log-enrichment-logbucket-test"
 KEYS = 260  # each written 4 times: 1,040 versions, more than one DeleteObjects request takes

@@ -6,10 +6,10 @@ import base64
 import json
 
 import pytest
+
+from apigw_enrichment import handler as app
 from conftest import EVENTS, load_event
 from generate_events import build_events, render
-
-import app
 
 EVENT_FILES = sorted(path.name for path in EVENTS.glob("*.json") if path.name != "demo_account.json")
 

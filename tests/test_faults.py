@@ -16,12 +16,12 @@ from typing import Any
 import botocore.endpoint
 import pytest
 from botocore.exceptions import ReadTimeoutError
+
+from apigw_enrichment import handler as app
+from apigw_enrichment import state
+from apigw_enrichment.usage_plans import UsagePlanCache, fetch_directory
 from conftest import everything_logged, firehose_event, ok_objects
 from fake_apigateway import FakeAccount, PagingApiGateway
-
-import app
-import state
-from usage_plans import UsagePlanCache, fetch_directory
 
 # Two plans on two stages, three keys: a full load is 1 GetUsagePlans + 2 GetUsagePlanKeys
 # + 1 GetApiKeys = 4 requests.

@@ -11,12 +11,12 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import (
     KinesisFirehoseDataTransformationRecord,
 )
-from conftest import decoded, everything_logged, firehose_event, load_event, ok_objects
-from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 from moto import mock_aws
 
-import app
-import state
+from apigw_enrichment import handler as app
+from apigw_enrichment import state
+from conftest import decoded, everything_logged, firehose_event, load_event, ok_objects
+from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 
 DEMO = load_account(DEMO_ACCOUNT)
 DEMO_KEY_VALUES = [key["value"] for key in DEMO["apiKeys"]]

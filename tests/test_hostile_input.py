@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, decoded, firehose_event, use_fixed_directory
 
-import app
+from apigw_enrichment import handler as app
+from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, decoded, firehose_event, use_fixed_directory
 
 KNOWN = {"api_id": KNOWN_API, "stage": KNOWN_STAGE}
 HUGE_VALUE = "x" * (1000 * 1024 - 100)  # Firehose's largest record is 1,000 KiB

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import cfn_yaml
+
 from conftest import ROOT
 
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))

@@ -11,16 +11,16 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, firehose_event, use_fixed_directory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from local_invoke import LocalContext
 
-import app
-import state
-from masking import mask_value
-from records import REINGESTED_MARK
-from reingest import ReingestResult
+from apigw_enrichment import handler as app
+from apigw_enrichment import state
+from apigw_enrichment.masking import mask_value
+from apigw_enrichment.records import REINGESTED_MARK
+from apigw_enrichment.reingest import ReingestResult
+from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, firehose_event, use_fixed_directory
+from local_invoke import LocalContext
 
 KEY_FIELDS = {"api_key", "apiKey"}
 secrets = st.from_regex(r"SECRET[A-Za-z0-9]{14,26}", fullmatch=True)

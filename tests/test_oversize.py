@@ -8,19 +8,19 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import firehose_event
-from fake_firehose import FakeFirehose
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 from moto import mock_aws
 
-import app
-import state
-from budget import Deadline
-from records import REINGESTED_MARK, FailureReason
-from reingest import ReingestResult
-from response import RESPONSE_LIMIT_BYTES, entry_size, response_size
+from apigw_enrichment import handler as app
+from apigw_enrichment import state
+from apigw_enrichment.budget import Deadline
+from apigw_enrichment.records import REINGESTED_MARK, FailureReason
+from apigw_enrichment.reingest import ReingestResult
+from apigw_enrichment.response import RESPONSE_LIMIT_BYTES, entry_size, response_size
+from conftest import firehose_event
+from fake_firehose import FakeFirehose
+from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 
 STREAM = "amazon-apigateway-test"  # conftest.firehose_event's deliveryStreamArn
 BUCKET = "access-logs-test"
@@ -146,7 +146,7 @@ def test_a_3_mb_batch_of_short_records_stays_under_the_limit_and_every_record_is
 def test_records_firehose_will_not_take_fail_processing_and_keep_their_original(aws, lambda_context, monkeypatch):
     fake = FakeFirehose(reject=lambda data, _n: "ServiceUnavailableException" if b'"k3n8v5b2z6"' in data else None)
     monkeypatch.setattr(state, "firehose_client", lambda _region: fake.client())
-    monkeypatch.setattr("reingest.time.sleep", lambda _s: None)
+    monkeypatch.setattr("apigw_enrichment.reingest.time.sleep", lambda _s: None)
     event = three_mb_event()
     response = app.lambda_handler(event, lambda_context)
     size = serialized(response)
@@ -245,7 +245,7 @@ def test_one_invocation_spends_at_most_one_re_ingest_budget_against_a_hanging_en
     fake = FakeFirehose(request_error=hang)
     monkeypatch.setattr(state, "firehose_client", lambda _region: fake.client())
     monkeypatch.setattr(app, "Deadline", lambda seconds: Deadline(seconds, clock))
-    monkeypatch.setattr("reingest.time.sleep", lambda _s: None)
+    monkeypatch.setattr("apigw_enrichment.reingest.time.sleep", lambda _s: None)
     monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _s: None)
     # WHEN a 3 MB batch is answered
     response = app.lambda_handler(three_mb_event(), lambda_context)

@@ -6,12 +6,12 @@ import json
 import math
 
 import pytest
+
+from apigw_enrichment import handler as app
+from apigw_enrichment import state
+from apigw_enrichment.usage_plans import UsagePlanCache, fetch_directory
 from conftest import firehose_event, ok_objects
 from fake_apigateway import REAL_MAX_PAGE, FakeAccount, PagingApiGateway, big_account
-
-import app
-import state
-from usage_plans import UsagePlanCache, fetch_directory
 
 
 def expected_calls(plan_keys: list[int], api_keys: int) -> int:

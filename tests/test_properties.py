@@ -10,16 +10,16 @@ import base64
 import json
 from typing import Any
 
-from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, firehose_event, use_fixed_directory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from local_invoke import LocalContext
 
-import app
-from config import API_KEY_VALUE_FIELDS
-from directory import ENRICHMENT_FIELDS
-from masking import mask_value
-from records import REINGESTED_MARK
+from apigw_enrichment import handler as app
+from apigw_enrichment.config import API_KEY_VALUE_FIELDS
+from apigw_enrichment.directory import ENRICHMENT_FIELDS
+from apigw_enrichment.masking import mask_value
+from apigw_enrichment.records import REINGESTED_MARK
+from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, firehose_event, use_fixed_directory
+from local_invoke import LocalContext
 
 EXAMPLES = 400
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fake_firehose import FakeFirehose
 
-from budget import Deadline
-from reingest import (
+from apigw_enrichment.budget import Deadline
+from apigw_enrichment.reingest import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS,
     MAX_RECORD_BYTES,
@@ -16,6 +15,7 @@ from reingest import (
     parse_stream_arn,
     put_records,
 )
+from fake_firehose import FakeFirehose
 
 STREAM = "amazon-apigateway-test"
 

@@ -9,14 +9,14 @@ import logging
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+
+from apigw_enrichment import handler as app
+from apigw_enrichment import state
 from conftest import everything_logged, firehose_event, load_event
 from fake_apigateway import RawBody
 from fake_firehose import FakeFirehose
 from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
-from moto import mock_aws
-
-import app
-import state
 
 DEMO = load_account(DEMO_ACCOUNT)
 KEY_VALUES = [key["value"] for key in DEMO["apiKeys"]]
@@ -54,7 +54,7 @@ def test_no_key_value_is_logged_on_any_path(lambda_context, handler_logs, capsys
     # Firehose refuses some re-ingested copies, so the warning path runs too.
     firehose = FakeFirehose(reject=lambda data, _n: "ServiceUnavailableException" if b"r0000" in data else None)
     monkeypatch.setattr(state, "firehose_client", lambda _region: firehose.client())
-    monkeypatch.setattr("reingest.time.sleep", lambda _s: None)
+    monkeypatch.setattr("apigw_enrichment.reingest.time.sleep", lambda _s: None)
     try:
         with mock_aws():
             seed_account(boto3.client("apigateway"), DEMO)  # GetUsagePlanKeys returns the values

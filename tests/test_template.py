@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from cfnlint.decode import cfn_yaml
-from conftest import ROOT
 
-import app
+from apigw_enrichment import handler as app
+from conftest import ROOT
 
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
@@ -78,7 +78,7 @@ def test_sam_build_for_python313_on_arm64(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     bundle = tmp_path / "build" / "EnrichFunction"
-    assert (bundle / "app.py").exists()
+    assert (bundle / "apigw_enrichment" / "handler.py").exists()
     (orjson_so,) = bundle.glob("orjson/orjson.cpython-313-*.so")
     assert "aarch64" in orjson_so.name, "wheels for the Lambda's arm64 runtime, not this machine's"
     assert not list(bundle.glob("moto*")), "test dependencies stay out of the bundle"
@@ -147,7 +147,7 @@ def test_function_runtime_and_settings():
     function = RESOURCES["EnrichFunction"]["Properties"]
     globals_ = TEMPLATE["Globals"]["Function"]
     assert function["CodeUri"] == "enrich_function/"
-    assert function["Handler"] == "app.lambda_handler"
+    assert function["Handler"] == "apigw_enrichment.handler.lambda_handler"
     assert (globals_["Runtime"], globals_["Architectures"]) == ("python3.13", ["arm64"])
     assert globals_["Timeout"] <= 120, "well under Firehose's 5-minute cap"
     assert 128 <= globals_["MemorySize"] <= 10240

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from budget import Deadline
-from directory import Customer, PlanKeys, build_directory
-from records import LookupKey
-from usage_plans import DirectoryLoadError, FailureKind, FetchResult, LoadReport, LoadTrigger, UsagePlanCache
+from apigw_enrichment.budget import Deadline
+from apigw_enrichment.directory import Customer, PlanKeys, build_directory
+from apigw_enrichment.records import LookupKey
+from apigw_enrichment.usage_plans import (
+    DirectoryLoadError,
+    FailureKind,
+    FetchResult,
+    LoadReport,
+    LoadTrigger,
+    UsagePlanCache,
+)
 
 KNOWN = LookupKey("api1", "prod", "k1")
 UNKNOWN = LookupKey("api1", "prod", "k-new")

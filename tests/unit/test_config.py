@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config import ApiKeyValuePolicy, ConfigError, Settings
+from apigw_enrichment.config import ApiKeyValuePolicy, ConfigError, Settings
 
 
 def test_defaults():

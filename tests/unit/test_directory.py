@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from config import ApiKeyValuePolicy
-from directory import (
+from apigw_enrichment.config import ApiKeyValuePolicy
+from apigw_enrichment.directory import (
     LOOKUP_UNAVAILABLE,
     NO_API_KEY,
     UNKNOWN_API_KEY,
@@ -13,8 +13,8 @@ from directory import (
     PlanKeys,
     build_directory,
 )
-from enrich import enrich_object, enrichment_for
-from records import LookupKey
+from apigw_enrichment.enrich import enrich_object, enrichment_for
+from apigw_enrichment.records import LookupKey
 
 ENRICHED = EnrichmentStatus.ENRICHED
 

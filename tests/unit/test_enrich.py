@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from config import ApiKeyValuePolicy
-from directory import ENRICHMENT_FIELDS, NO_API_KEY, Enrichment, EnrichmentStatus
-from enrich import enrich_object, is_enriched, pass_through
+from apigw_enrichment.config import ApiKeyValuePolicy
+from apigw_enrichment.directory import ENRICHMENT_FIELDS, NO_API_KEY, Enrichment, EnrichmentStatus
+from apigw_enrichment.enrich import enrich_object, is_enriched, pass_through
 
 ENRICHED = {
     "api_id": "a1",

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from records import FailureReason, LookupKey, RecordError, decode_base64, encode_line, lookup_key, parse_object
+from apigw_enrichment.records import (
+    FailureReason,
+    LookupKey,
+    RecordError,
+    decode_base64,
+    encode_line,
+    lookup_key,
+    parse_object,
+)
 
 DEFAULT_FIELDS = (("api_id", "apiId"), ("stage",), ("key_id", "apiKeyId", "identityApiKeyId"))
 

@@ -8,7 +8,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from response import answer_size, choose_overflow, entry_size, response_size
+from apigw_enrichment.response import answer_size, choose_overflow, entry_size, response_size
 
 entries = st.lists(
     st.tuples(

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from config import ApiKeyValuePolicy
-from directory import ENRICHMENT_FIELDS, LOOKUP_UNAVAILABLE, NO_API_KEY, Enrichment, EnrichmentStatus
-from enrich import PlainRecord, plain_data
-from masking import mask_value
-from records import decode_base64, encode_base64, members_are_plain, read_object
-from splice import SplicePlanner, spliced_data
+from apigw_enrichment.config import ApiKeyValuePolicy
+from apigw_enrichment.directory import ENRICHMENT_FIELDS, LOOKUP_UNAVAILABLE, NO_API_KEY, Enrichment, EnrichmentStatus
+from apigw_enrichment.enrich import PlainRecord, plain_data
+from apigw_enrichment.masking import mask_value
+from apigw_enrichment.records import decode_base64, encode_base64, members_are_plain, read_object
+from apigw_enrichment.splice import SplicePlanner, spliced_data
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 KEY = "demoAcmeKeyValue000000000000a1f3"

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
-from config import Settings
-from usage_plans import FetchResult, UsagePlanCache, fetch_directory
+from apigw_enrichment.config import Settings
+from apigw_enrichment.usage_plans import FetchResult, UsagePlanCache, fetch_directory
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_firehose import FirehoseClient
 
-    from budget import Deadline
+    from apigw_enrichment.budget import Deadline
 
 # Region and endpoint come from the standard AWS settings (AWS_REGION,
 # AWS_ENDPOINT_URL_API_GATEWAY...). Retries are botocore's standard mode: exponential

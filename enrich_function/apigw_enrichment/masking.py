@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config import API_KEY_VALUE_FIELDS, ApiKeyValuePolicy
+from apigw_enrichment.config import API_KEY_VALUE_FIELDS, ApiKeyValuePolicy
 
 MASK_PREFIX = "****"
 VISIBLE_SUFFIX = 4

@@ -18,10 +18,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
 
-import state
-from budget import Deadline
-from enrich import PlainRecord, copy_data, enrichment_for, is_enriched, plain_data
-from records import (
+from apigw_enrichment import state
+from apigw_enrichment.budget import Deadline
+from apigw_enrichment.enrich import PlainRecord, copy_data, enrichment_for, is_enriched, plain_data
+from apigw_enrichment.records import (
     REINGESTED_MARK,
     FailureReason,
     KeyReader,
@@ -33,19 +33,19 @@ from records import (
     read_reingested,
     top_level_duplicates,
 )
-from reingest import ReingestResult, parse_stream_arn, put_records
-from response import RESPONSE_LIMIT_BYTES, answer_size, choose_overflow, entry_size
-from splice import SplicePlanner, spliced_data
+from apigw_enrichment.reingest import ReingestResult, parse_stream_arn, put_records
+from apigw_enrichment.response import RESPONSE_LIMIT_BYTES, answer_size, choose_overflow, entry_size
+from apigw_enrichment.splice import SplicePlanner, spliced_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from config import Settings
-    from directory import Enrichment
-    from splice import Splice
-    from usage_plans import CacheView, LoadReport, UsagePlanCache
+    from apigw_enrichment.config import Settings
+    from apigw_enrichment.directory import Enrichment
+    from apigw_enrichment.splice import Splice
+    from apigw_enrichment.usage_plans import CacheView, LoadReport, UsagePlanCache
 
 logger = Logger()
 metrics = Metrics()

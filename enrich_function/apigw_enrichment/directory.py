@@ -11,7 +11,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from records import encode_line
+from apigw_enrichment.records import encode_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

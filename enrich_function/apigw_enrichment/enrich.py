@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from directory import (
+from apigw_enrichment.directory import (
     CONFLICTING_IDENTITY,
     ENRICHMENT_FIELDS,
     ENRICHMENT_STATUS,
@@ -16,14 +16,14 @@ from directory import (
     EnrichmentStatus,
     UsagePlanDirectory,
 )
-from masking import apply_key_value_policy
-from records import FailureReason, RecordError, encode_base64, encode_line, exact_numbers
+from apigw_enrichment.masking import apply_key_value_policy
+from apigw_enrichment.records import FailureReason, RecordError, encode_base64, encode_line, exact_numbers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from config import ApiKeyValuePolicy
-    from records import LookupKey
+    from apigw_enrichment.config import ApiKeyValuePolicy
+    from apigw_enrichment.records import LookupKey
 
 _STATUSES = frozenset(status.value for status in EnrichmentStatus)
 

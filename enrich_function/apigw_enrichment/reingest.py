@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from budget import BudgetExhaustedError, Deadline, metered
+from apigw_enrichment.budget import BudgetExhaustedError, Deadline, metered
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
