@@ -116,7 +116,7 @@ def time_size(size_mb: int, runs: int) -> Timing:
 
 def use_bench_account() -> None:
     from apigw_enrichment import state  # noqa: PLC0415
-    from apigw_enrichment.usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
+    from apigw_enrichment.enrichment.usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
     from fake_apigateway import PagingApiGateway  # noqa: PLC0415
 
     client = PagingApiGateway(batches.account()).client()
@@ -185,7 +185,7 @@ def import_seconds(runs: int = 5) -> float:
 
 def print_cold_loads() -> float:
     """Print the call count and CPU time of a cold load per account; return the largest's CPU."""
-    from apigw_enrichment.usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
+    from apigw_enrichment.enrichment.usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
     from fake_apigateway import PagingApiGateway, big_account  # noqa: PLC0415
 
     print("\nCold start against a paged fake account (real boto3 paginators, no network):")

@@ -106,11 +106,13 @@ def run(event_paths: list[Path], account_path: Path, *, quiet: bool) -> None:
     from moto import mock_aws  # noqa: PLC0415
 
     from apigw_enrichment import handler as app  # noqa: PLC0415
+    from apigw_enrichment.sources.firehose import InvalidEventError, validate_event  # noqa: PLC0415
+    from apigw_enrichment.telemetry import instrumented, logger  # noqa: PLC0415
 
-    app.logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
+    logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
     # The handler as Lambda runs it (logging context, metrics, tracing), answering with the
     # Answer objects themselves: each failure keeps the reason the handler counted.
-    handle = app.instrumented(app.handle)
+    handle = instrumented(app.handle)
     results: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     with mock_aws():
@@ -120,8 +122,8 @@ def run(event_paths: list[Path], account_path: Path, *, quiet: bool) -> None:
             raise UsageError(f"{account_path}: {error}") from None
         for path, event in events:
             try:
-                app.validate_event(event)
-            except app.InvalidEventError as error:
+                validate_event(event)
+            except InvalidEventError as error:
                 raise UsageError(f"{path}: {error}") from None
             print(f"== {path}: {len(event['records'])} records")
             sys.stdout.flush()

@@ -65,12 +65,12 @@ def cold_start(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def handler_logs() -> Iterator[io.StringIO]:
     """What the handler's Logger writes (its handler keeps the stdout it was created with)."""
-    from apigw_enrichment import handler as app  # noqa: PLC0415 - only tests that use this fixture need the handler
+    from apigw_enrichment.telemetry import logger  # noqa: PLC0415
 
     buffer = io.StringIO()
-    previous = app.logger.registered_handler.setStream(buffer)
+    previous = logger.registered_handler.setStream(buffer)
     yield buffer
-    app.logger.registered_handler.setStream(previous)
+    logger.registered_handler.setStream(previous)
 
 
 def everything_logged(
@@ -125,8 +125,8 @@ KNOWN_API, KNOWN_STAGE, KNOWN_KEY = "a1b2c3d4e5", "prod", "k7x2m9p4q1"
 
 def use_fixed_directory(*, knows_the_key: bool = True) -> None:
     """Install a cache whose loads return one plan with one key (or no key), and never fail."""
-    from apigw_enrichment.directory import Customer, PlanKeys, build_directory  # noqa: PLC0415 - after the env is set
-    from apigw_enrichment.usage_plans import FetchResult, UsagePlanCache  # noqa: PLC0415
+    from apigw_enrichment.enrichment.directory import Customer, PlanKeys, build_directory  # noqa: PLC0415 - after the env is set
+    from apigw_enrichment.enrichment.usage_plans import FetchResult, UsagePlanCache  # noqa: PLC0415
 
     plan = PlanKeys(
         {"id": "pl0gold001", "name": "Gold", "apiStages": [{"apiId": KNOWN_API, "stage": KNOWN_STAGE}]},

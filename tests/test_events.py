@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from apigw_enrichment import handler as app
+from apigw_enrichment.sources.firehose import validate_event
 from conftest import EVENTS, load_event
 from generate_events import build_events, render
 
@@ -24,7 +24,7 @@ def test_the_committed_events_are_what_the_generator_writes():
 @pytest.mark.parametrize("name", EVENT_FILES)
 def test_each_event_is_a_firehose_transformation_event(name):
     event = load_event(name)
-    app.validate_event(event)
+    validate_event(event)
     assert event["deliveryStreamArn"].split("/")[-1].startswith("amazon-apigateway-")
     ids = [record["recordId"] for record in event["records"]]
     assert len(ids) == len(set(ids))

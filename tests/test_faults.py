@@ -19,7 +19,8 @@ from botocore.exceptions import ReadTimeoutError
 
 from apigw_enrichment import handler as app
 from apigw_enrichment import state
-from apigw_enrichment.usage_plans import UsagePlanCache, fetch_directory
+from apigw_enrichment.enrichment.usage_plans import UsagePlanCache, fetch_directory
+from apigw_enrichment.telemetry import logger
 from conftest import everything_logged, firehose_event, ok_objects
 from fake_apigateway import FakeAccount, PagingApiGateway
 
@@ -282,14 +283,14 @@ def test_a_batch_near_the_invocation_timeout_gets_a_smaller_budget(world, lambda
 
 def test_no_key_value_reaches_the_logs_under_faults_even_at_debug(world, lambda_context, handler_logs, capsys, caplog):
     caplog.set_level(logging.DEBUG)
-    app.logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG)
     try:
         app.lambda_handler(batch("k1"), lambda_context)  # a good load: GetUsagePlanKeys returns values
         world.fail(DENIED, operation="GetUsagePlanKeys")
         world.clock.now += 900
         app.lambda_handler(batch("k2"), lambda_context)
     finally:
-        app.logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO)
     logged = everything_logged(handler_logs, capsys, caplog)
     assert "access denied" in logged and "GetUsagePlanKeys" in caplog.text
     for value in KEY_VALUES:
@@ -364,7 +365,7 @@ def test_an_unreadable_answer_fails_the_load_as_other_once_without_its_payload_a
     world, lambda_context, handler_logs, capsys, caplog, body, error
 ):
     caplog.set_level(logging.DEBUG)
-    app.logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG)
     try:
         world.fail(body, operation="GetUsagePlanKeys")
         response = app.lambda_handler(batch("k1", None), lambda_context)
@@ -375,7 +376,7 @@ def test_an_unreadable_answer_fails_the_load_as_other_once_without_its_payload_a
         app.lambda_handler(batch("k1"), lambda_context)
         assert world.api.count() == 2, "the attempt was recorded: no new load inside MISS_REFRESH_SECONDS"
     finally:
-        app.logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO)
     warnings = [line for line in log_lines(handler_logs) if line["level"] == "WARNING"]
     assert len(warnings) == 1
     assert warnings[0]["message"] == (

@@ -15,6 +15,8 @@ from moto import mock_aws
 
 from apigw_enrichment import handler as app
 from apigw_enrichment import state
+from apigw_enrichment.sources.firehose import InvalidEventError
+from apigw_enrichment.telemetry import logger
 from conftest import decoded, everything_logged, firehose_event, load_event, ok_objects
 from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 
@@ -201,12 +203,12 @@ def test_no_raw_key_value_reaches_any_log_line_even_at_debug(
     demo_account, lambda_context, capsys, caplog, handler_logs
 ):
     caplog.set_level(logging.DEBUG)
-    app.logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG)
     try:
         for name in ("seed_format.json", "malformed.json"):
             app.lambda_handler(load_event(name), lambda_context)
     finally:
-        app.logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO)
     logged = everything_logged(handler_logs, capsys, caplog)
     assert "batch transformed" in logged
     assert "GetUsagePlanKeys" in caplog.text or "usageplans" in caplog.text, "botocore did log at DEBUG"
@@ -224,6 +226,6 @@ def test_no_raw_key_value_reaches_any_log_line_even_at_debug(
     ],
 )
 def test_an_event_that_is_not_a_firehose_event_is_refused_clearly(lambda_context, event, message):
-    with pytest.raises(app.InvalidEventError) as error:
+    with pytest.raises(InvalidEventError) as error:
         app.lambda_handler(event, lambda_context)
     assert str(error.value) == message

@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 
 from apigw_enrichment import handler as app
 from apigw_enrichment import state
-from apigw_enrichment.masking import mask_value
-from apigw_enrichment.records import REINGESTED_MARK
+from apigw_enrichment.enrichment.masking import mask_value
 from apigw_enrichment.reingest import ReingestResult
+from apigw_enrichment.response import fit_response
+from apigw_enrichment.sources.firehose import REINGESTED_MARK, validate_event
+from apigw_enrichment.telemetry import logger
 from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, firehose_event, use_fixed_directory
 from local_invoke import LocalContext
 
@@ -77,8 +79,8 @@ def run_batch(batch: list[bytes]) -> tuple[list[bytes], list[bytes], str]:
     previous_level = root.level
     root.addHandler(every_logger)
     root.setLevel(logging.DEBUG)
-    app.logger.setLevel(logging.DEBUG)
-    previous_stream = app.logger.registered_handler.setStream(logged)  # type: ignore[attr-defined]
+    logger.setLevel(logging.DEBUG)
+    previous_stream = logger.registered_handler.setStream(logged)  # type: ignore[attr-defined]
     copies: list[bytes] = []
     try:
         with contextlib.redirect_stdout(logged):  # EMF metrics
@@ -87,17 +89,17 @@ def run_batch(batch: list[bytes]) -> tuple[list[bytes], list[bytes], str]:
             use_fixed_directory()
             # The same batch again, with a response limit so small that most records leave it.
             answers, _ = app.transform_batch(
-                app.validate_event(firehose_event(batch)), state.settings(), state.usage_plan_cache()
+                validate_event(firehose_event(batch)), state.settings(), state.usage_plan_cache()
             )
 
             def reingest(payloads: list[bytes]) -> ReingestResult:
                 copies.extend(payloads)
                 return ReingestResult((True,) * len(payloads), 1, 1, 0)
 
-            app.fit_response(answers, reingest, limit=300)
+            fit_response(answers, reingest, limit=300)
     finally:
-        app.logger.registered_handler.setStream(previous_stream)  # type: ignore[attr-defined]
-        app.logger.setLevel(logging.INFO)
+        logger.registered_handler.setStream(previous_stream)  # type: ignore[attr-defined]
+        logger.setLevel(logging.INFO)
         root.removeHandler(every_logger)
         root.setLevel(previous_level)
     ok = [base64.b64decode(a.data) for a in answers if a.result == "Ok"]

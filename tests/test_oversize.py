@@ -14,10 +14,18 @@ from moto import mock_aws
 
 from apigw_enrichment import handler as app
 from apigw_enrichment import state
+from apigw_enrichment.answers import Answer
 from apigw_enrichment.budget import Deadline
-from apigw_enrichment.records import REINGESTED_MARK, FailureReason
+from apigw_enrichment.formats.json_line import FormatFailure
 from apigw_enrichment.reingest import ReingestResult
-from apigw_enrichment.response import RESPONSE_LIMIT_BYTES, entry_size, response_size
+from apigw_enrichment.response import (
+    REINGEST_BUDGET_SECONDS,
+    RESPONSE_LIMIT_BYTES,
+    entry_size,
+    fit_response,
+    response_size,
+)
+from apigw_enrichment.sources.firehose import REINGESTED_MARK
 from conftest import firehose_event
 from fake_firehose import FakeFirehose
 from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
@@ -179,17 +187,17 @@ def test_without_a_stream_to_re_ingest_into_nothing_is_dropped(aws, lambda_conte
 
 
 @st.composite
-def batches(draw: st.DrawFn) -> tuple[list[app.Answer], set[int]]:
+def batches(draw: st.DrawFn) -> tuple[list[Answer], set[int]]:
     count = draw(st.integers(1, 40))
     answers = []
     for n in range(count):
         original = base64.b64encode(b"o" * draw(st.integers(1, 300))).decode()
-        answer = app.Answer(f"id-{n}", "Ok", "", original)
+        answer = Answer(f"id-{n}", "Ok", "", original)
         if draw(st.booleans()):
             line = b"e" * draw(st.integers(1, 600))
             answer.data, answer.status = base64.b64encode(line).decode(), "enriched"
         else:
-            answer.fail(FailureReason.INVALID_JSON)
+            answer.fail(FormatFailure.INVALID_JSON)
         answers.append(answer)
     refused = draw(st.sets(st.integers(0, count - 1)))
     return answers, refused
@@ -210,7 +218,7 @@ def test_fit_response_keeps_any_batch_under_the_limit_and_drops_only_accepted_re
         accepted = tuple(n not in refused for n in range(len(payloads)))
         return ReingestResult(accepted, 1, 1, 0)
 
-    fit = app.fit_response(answers, reingest, limit)
+    fit = fit_response(answers, reingest, limit)
     assert fit.response_bytes == response_size(entry_size(a.record_id, a.result, a.data) for a in answers)
     assert fit.response_bytes <= limit
     for answer in answers:
@@ -244,7 +252,7 @@ def test_one_invocation_spends_at_most_one_re_ingest_budget_against_a_hanging_en
 
     fake = FakeFirehose(request_error=hang)
     monkeypatch.setattr(state, "firehose_client", lambda _region: fake.client())
-    monkeypatch.setattr(app, "Deadline", lambda seconds: Deadline(seconds, clock))
+    monkeypatch.setattr("apigw_enrichment.response.Deadline", lambda seconds: Deadline(seconds, clock))
     monkeypatch.setattr("apigw_enrichment.reingest.time.sleep", lambda _s: None)
     monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _s: None)
     # WHEN a 3 MB batch is answered
@@ -254,4 +262,4 @@ def test_one_invocation_spends_at_most_one_re_ingest_budget_against_a_hanging_en
     assert serialized(response) <= RESPONSE_LIMIT_BYTES
     assert "Dropped" not in {r["result"] for r in response["records"]}
     assert len(fake.requests) >= 2
-    assert clock.now <= app.REINGEST_BUDGET_SECONDS + 3.0
+    assert clock.now <= REINGEST_BUDGET_SECONDS + 3.0

@@ -9,7 +9,7 @@ import pytest
 
 from apigw_enrichment import handler as app
 from apigw_enrichment import state
-from apigw_enrichment.usage_plans import UsagePlanCache, fetch_directory
+from apigw_enrichment.enrichment.usage_plans import UsagePlanCache, fetch_directory
 from conftest import firehose_event, ok_objects
 from fake_apigateway import REAL_MAX_PAGE, FakeAccount, PagingApiGateway, big_account
 

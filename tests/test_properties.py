@@ -14,10 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apigw_enrichment import handler as app
-from apigw_enrichment.config import API_KEY_VALUE_FIELDS
-from apigw_enrichment.directory import ENRICHMENT_FIELDS
-from apigw_enrichment.masking import mask_value
-from apigw_enrichment.records import REINGESTED_MARK
+from apigw_enrichment.enrichment.masking import mask_value
+from apigw_enrichment.fields import API_KEY_VALUE_FIELDS, ENRICHMENT_FIELDS
+from apigw_enrichment.sources.firehose import REINGESTED_MARK
 from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, firehose_event, use_fixed_directory
 from local_invoke import LocalContext
 

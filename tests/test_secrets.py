@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from apigw_enrichment import handler as app
 from apigw_enrichment import state
+from apigw_enrichment.telemetry import logger
 from conftest import everything_logged, firehose_event, load_event
 from fake_apigateway import RawBody
 from fake_firehose import FakeFirehose
@@ -59,7 +60,7 @@ def test_no_key_value_is_logged_on_any_path(lambda_context, handler_logs, capsys
         with mock_aws():
             seed_account(boto3.client("apigateway"), DEMO)  # GetUsagePlanKeys returns the values
             caplog.set_level(logging.DEBUG)  # from here on, only the function runs
-            app.logger.setLevel(logging.DEBUG)
+            logger.setLevel(logging.DEBUG)
             app.lambda_handler(load_event("seed_format.json"), lambda_context)
             app.lambda_handler(oversize_batch_with_raw_keys(), lambda_context)
             # A denied reload: the error path logs API Gateway's message.
@@ -73,7 +74,7 @@ def test_no_key_value_is_logged_on_any_path(lambda_context, handler_logs, capsys
             )
             app.lambda_handler(load_event("seed_format.json"), lambda_context)
     finally:
-        app.logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO)
     logged = everything_logged(handler_logs, capsys, caplog)
     assert "re-ingested" in logged and "access denied" in logged and "usage plans loaded" in logged
     assert "GetUsagePlanKeys" in caplog.text, "botocore logged at DEBUG, and was still clean"

@@ -12,8 +12,6 @@ if TYPE_CHECKING:
 DEFAULT_KEY_ID_FIELDS = ("key_id", "apiKeyId", "identityApiKeyId")
 DEFAULT_API_ID_FIELDS = ("api_id", "apiId")
 DEFAULT_STAGE_FIELDS = ("stage",)
-# Fields that may carry the raw API key ($context.identity.apiKey), the secret itself.
-API_KEY_VALUE_FIELDS = ("api_key", "apiKey")
 
 
 class ConfigError(ValueError):

@@ -1,21 +1,36 @@
-"""The size of the answer Firehose gets back, kept under Lambda's 6 MB response limit.
+"""The answer Firehose gets back, kept under Lambda's 6 MB response limit.
 
-Pure arithmetic over the entries' strings: the Lambda runtime serializes the handler's
-return value with json.dumps and its default separators (", " and ": "), which is what is
-counted here, exactly. recordIds are counted with ensure_ascii escapes, an upper bound
+Sizes are pure arithmetic over the entries' strings: the Lambda runtime serializes the
+handler's return value with json.dumps and its default separators (", " and ": "), which is
+what is counted here, exactly. recordIds are counted with ensure_ascii escapes, an upper bound
 for either setting of it; the data is base64 and needs no escaping.
+
+Ok records that do not fit are put back into the stream, marked, with PutRecordBatch
+(reingest.py), within one time budget for the invocation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from json.encoder import encode_basestring_ascii
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+from apigw_enrichment import state
+from apigw_enrichment.budget import Deadline
+from apigw_enrichment.reingest import ReingestResult, parse_stream_arn, put_records
+from apigw_enrichment.sources.firehose import REINGESTED_MARK, decode_base64
 
-# Lambda refuses a synchronous response over 6 MB; this is the bound the issue sets, and
-# it leaves 291,456 bytes below Lambda's 6 MiB for anything the runtime adds.
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from apigw_enrichment.answers import Answer
+
+# Lambda refuses a synchronous response over 6 MB; this leaves 291,456 bytes below Lambda's 6 MiB
+# for anything the runtime adds.
 RESPONSE_LIMIT_BYTES = 6_000_000
 
 _ENTRY_FRAME = len('{"recordId": , "result": , "data": ""}')
@@ -64,3 +79,118 @@ def choose_overflow(fixed: Sequence[int], candidates: Sequence[tuple[int, int]],
         else:
             overflow.append(True)
     return overflow
+
+
+# Re-ingesting what does not fit gets at most this, and always leaves REINGEST_RESERVE for a
+# PutRecordBatch in flight (3 s connect + 5 s read) and the answer.
+REINGEST_BUDGET_SECONDS = 10.0
+REINGEST_RESERVE_SECONDS = 12.0
+
+
+class ResponseFailure(StrEnum):
+    # Did not fit in the 6 MB response and Firehose did not accept its re-ingested copy.
+    RESPONSE_FULL = "response_full"
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """The serialized size of the answer, and what re-ingesting took (None: all fitted)."""
+
+    response_bytes: int
+    reingested: ReingestResult | None
+
+
+def fit_response(
+    answers: Sequence[Answer], reingest: Callable[[list[bytes]], ReingestResult], limit: int = RESPONSE_LIMIT_BYTES
+) -> Fit:
+    """Keep the serialized response within `limit`, changing answers in place.
+
+    Ok records that do not fit are put back into the stream, enriched. Each one Firehose
+    accepts is answered Dropped; any other fails with its original data, so Firehose keeps
+    it under the error prefix. Nothing is dropped that is not safely in the stream.
+    """
+    size = _answer_size(answers)
+    if size <= limit:  # the usual case
+        return Fit(size, None)
+    candidates = [a for a in answers if a.result == "Ok"]
+    fixed = [entry_size(a.record_id, a.result, a.data) for a in answers if a.result != "Ok"]
+    sizes = [(entry_size(a.record_id, "Ok", a.data), entry_size(a.record_id, "Dropped", "")) for a in candidates]
+    leaves = choose_overflow(fixed, sizes, limit)
+    overflow = [a for a, out in zip(candidates, leaves, strict=True) if out]
+    if not overflow:  # only answers that are not Ok, and they stay as they are
+        return Fit(size, None)
+    result = _move_out(overflow, reingest)
+    # Firehose refused some copies, which now fail with their (larger) original data: make
+    # room by moving more Ok records out, last first, counting each as failing too.
+    kept = [a for a, out in zip(candidates, leaves, strict=True) if not out]
+    more = _room_for(answers, kept, limit)
+    if more:
+        result = result.merged(_move_out(more, reingest))
+    return Fit(_answer_size(answers), result)
+
+
+def _move_out(overflow: Sequence[Answer], reingest: Callable[[list[bytes]], ReingestResult]) -> ReingestResult:
+    # The enriched line, decoded again: only for the few records that leave.
+    # Marked, so that the copy passes through unchanged when it comes back (not enriched twice).
+    result = reingest([REINGESTED_MARK + decode_base64(a.data) for a in overflow])
+    for answer, accepted in zip(overflow, result.accepted, strict=True):
+        if accepted:
+            answer.drop()
+        else:
+            answer.fail(ResponseFailure.RESPONSE_FULL)
+    return result
+
+
+def _room_for(answers: Sequence[Answer], kept: Sequence[Answer], limit: int) -> list[Answer]:
+    """The Ok records, last first, that must leave so the answer fits even if all of them fail.
+
+    A record that fails goes back as it came, smaller than enriched; if every record did,
+    the answer would be no bigger than the event Firehose sent.
+    """
+    size = _answer_size(answers)
+    chosen = []
+    for answer in reversed(kept):
+        if size <= limit:
+            break
+        saving = entry_size(answer.record_id, "Ok", answer.data) - entry_size(
+            answer.record_id, "ProcessingFailed", answer.original
+        )
+        if saving > 0:
+            chosen.append(answer)
+            size -= saving
+    return chosen
+
+
+def _answer_size(answers: Sequence[Answer]) -> int:
+    return answer_size([a.record_id for a in answers], map(_RESULT_OF, answers), map(_DATA_OF, answers))
+
+
+_RESULT_OF, _DATA_OF = attrgetter("result"), attrgetter("data")
+
+
+class Reingest:
+    """Puts records back into the invocation's stream, within one budget for the invocation.
+
+    fit_response may call it twice (a second time to make room when Firehose refused copies);
+    the budget is counted from the first call, so a hanging endpoint costs REINGEST_BUDGET_SECONDS
+    once, not once a call.
+    """
+
+    def __init__(self, stream_arn: object, context: LambdaContext) -> None:
+        self._stream = parse_stream_arn(stream_arn)
+        self._context = context
+        self._deadline: Deadline | None = None
+
+    def __call__(self, payloads: list[bytes]) -> ReingestResult:
+        if self._stream is None:
+            return ReingestResult((False,) * len(payloads), 0, 0, 0, "the event has no valid deliveryStreamArn")
+        if self._deadline is None:
+            remaining = self._context.get_remaining_time_in_millis() / 1000
+            self._deadline = Deadline(max(0.0, min(REINGEST_BUDGET_SECONDS, remaining - REINGEST_RESERVE_SECONDS)))
+        return put_records(state.firehose_client(self._stream.region), self._stream.name, payloads, self._deadline)
+
+
+def records_of(answers: Sequence[Answer]) -> list[dict[str, str]]:
+    """The response's records: plain dicts, in the shape KinesisFirehoseDataTransformationRecord.asdict()
+    gives (a test checks); the class checks and copies each record again, 0.6 us more a record."""
+    return [{"recordId": a.record_id, "result": a.result, "data": a.data} for a in answers]

@@ -14,7 +14,7 @@ import boto3
 from botocore.config import Config
 
 from apigw_enrichment.config import Settings
-from apigw_enrichment.usage_plans import FetchResult, UsagePlanCache, fetch_directory
+from apigw_enrichment.enrichment.usage_plans import FetchResult, UsagePlanCache, fetch_directory
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient

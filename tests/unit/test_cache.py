@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from apigw_enrichment.budget import Deadline
-from apigw_enrichment.directory import Customer, PlanKeys, build_directory
-from apigw_enrichment.records import LookupKey
-from apigw_enrichment.usage_plans import (
+from apigw_enrichment.enrichment.directory import Customer, PlanKeys, build_directory
+from apigw_enrichment.enrichment.keys import LookupKey
+from apigw_enrichment.enrichment.usage_plans import (
     DirectoryLoadError,
     FailureKind,
     FetchResult,

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from apigw_enrichment.config import ApiKeyValuePolicy
-from apigw_enrichment.directory import (
+from apigw_enrichment.encoding.plain import enrich_object
+from apigw_enrichment.enrichment.directory import (
     LOOKUP_UNAVAILABLE,
     NO_API_KEY,
     UNKNOWN_API_KEY,
     Customer,
     Enrichment,
-    EnrichmentStatus,
     PlanKeys,
     build_directory,
+    enrichment_for,
 )
-from apigw_enrichment.enrich import enrich_object, enrichment_for
-from apigw_enrichment.records import LookupKey
+from apigw_enrichment.enrichment.keys import LookupKey
+from apigw_enrichment.fields import EnrichmentStatus
 
 ENRICHED = EnrichmentStatus.ENRICHED
 

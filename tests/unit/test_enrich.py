@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from apigw_enrichment.config import ApiKeyValuePolicy
-from apigw_enrichment.directory import ENRICHMENT_FIELDS, NO_API_KEY, Enrichment, EnrichmentStatus
-from apigw_enrichment.enrich import enrich_object, is_enriched, pass_through
+from apigw_enrichment.encoding.plain import enrich_object, pass_through
+from apigw_enrichment.enrichment.directory import NO_API_KEY, Enrichment
+from apigw_enrichment.fields import ENRICHMENT_FIELDS, EnrichmentStatus, is_enriched
 
 ENRICHED = {
     "api_id": "a1",

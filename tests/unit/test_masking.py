@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apigw_enrichment.config import ApiKeyValuePolicy
-from apigw_enrichment.masking import apply_key_value_policy, mask_value
+from apigw_enrichment.enrichment.masking import apply_key_value_policy, mask_value
 
 KEY = "demoAcmeKeyValue000000000000a1f3"
 

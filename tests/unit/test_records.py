@@ -9,15 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apigw_enrichment.records import (
-    FailureReason,
-    LookupKey,
-    RecordError,
-    decode_base64,
-    encode_line,
-    lookup_key,
-    parse_object,
-)
+from apigw_enrichment.encoding.plain import EncodingFailure, encode_line
+from apigw_enrichment.enrichment.keys import LookupKey, lookup_key
+from apigw_enrichment.failures import RecordError
+from apigw_enrichment.formats.json_line import FormatFailure, parse_object
+from apigw_enrichment.sources.firehose import SourceFailure, decode_base64
 
 DEFAULT_FIELDS = (("api_id", "apiId"), ("stage",), ("key_id", "apiKeyId", "identityApiKeyId"))
 
@@ -37,23 +33,23 @@ def test_decode_base64_accepts_firehose_data():
 def test_decode_base64_rejects_stray_characters_and_bad_padding(data):
     with pytest.raises(RecordError) as failure:
         decode_base64(data)
-    assert failure.value.reason is FailureReason.INVALID_BASE64
+    assert failure.value.reason is SourceFailure.INVALID_BASE64
 
 
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (b"", FailureReason.EMPTY),
-        (b"  \n", FailureReason.EMPTY),
-        (b'\xff\xfe{"a": 1}', FailureReason.NOT_UTF8),
-        (b'{"api_id": "a1", "stage": "pr', FailureReason.INVALID_JSON),
-        (b'{"a": NaN}', FailureReason.INVALID_JSON),
-        (b'{"a": 1e400}', FailureReason.INVALID_JSON),
-        (b'{"a": "x\x00y"}', FailureReason.INVALID_JSON),
-        (b"[1, 2]", FailureReason.NOT_OBJECT),
-        (b'"GET /orders 200"', FailureReason.NOT_OBJECT),
-        (b"42", FailureReason.NOT_OBJECT),
-        (b"null", FailureReason.NOT_OBJECT),
+        (b"", FormatFailure.EMPTY),
+        (b"  \n", FormatFailure.EMPTY),
+        (b'\xff\xfe{"a": 1}', FormatFailure.NOT_UTF8),
+        (b'{"api_id": "a1", "stage": "pr', FormatFailure.INVALID_JSON),
+        (b'{"a": NaN}', FormatFailure.INVALID_JSON),
+        (b'{"a": 1e400}', FormatFailure.INVALID_JSON),
+        (b'{"a": "x\x00y"}', FormatFailure.INVALID_JSON),
+        (b"[1, 2]", FormatFailure.NOT_OBJECT),
+        (b'"GET /orders 200"', FormatFailure.NOT_OBJECT),
+        (b"42", FormatFailure.NOT_OBJECT),
+        (b"null", FormatFailure.NOT_OBJECT),
     ],
 )
 def test_parse_object_names_the_reason_a_record_is_unusable(raw, reason):
@@ -71,7 +67,7 @@ def test_deep_nesting_enriches_or_fails_alone_never_crashes(depth):
         line = encode_line(parse_object(raw))
     except RecordError as failure:
         # Either outcome is allowed; what matters is that only RecordError escapes.
-        assert failure.reason in {FailureReason.INVALID_JSON, FailureReason.UNENCODABLE}  # noqa: PT017
+        assert failure.reason in {FormatFailure.INVALID_JSON, EncodingFailure.UNENCODABLE}  # noqa: PT017
     else:
         assert line == raw + b"\n"
 

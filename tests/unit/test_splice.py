@@ -13,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apigw_enrichment.config import ApiKeyValuePolicy
-from apigw_enrichment.directory import ENRICHMENT_FIELDS, LOOKUP_UNAVAILABLE, NO_API_KEY, Enrichment, EnrichmentStatus
-from apigw_enrichment.enrich import PlainRecord, plain_data
-from apigw_enrichment.masking import mask_value
-from apigw_enrichment.records import decode_base64, encode_base64, members_are_plain, read_object
-from apigw_enrichment.splice import SplicePlanner, spliced_data
+from apigw_enrichment.encoding.plain import PlainRecord, plain_data
+from apigw_enrichment.encoding.splice import SplicePlanner, spliced_data
+from apigw_enrichment.enrichment.directory import LOOKUP_UNAVAILABLE, NO_API_KEY, Enrichment
+from apigw_enrichment.enrichment.masking import mask_value
+from apigw_enrichment.fields import ENRICHMENT_FIELDS, EnrichmentStatus
+from apigw_enrichment.formats.json_line import members_are_plain, read_object
+from apigw_enrichment.sources.firehose import decode_base64, encode_base64
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 KEY = "demoAcmeKeyValue000000000000a1f3"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from apigw_enrichment.budget import BudgetExhaustedError, Deadline, metered
-from apigw_enrichment.directory import Customer, PlanKeys, UsagePlanDirectory, build_directory
+from apigw_enrichment.enrichment.directory import Customer, PlanKeys, UsagePlanDirectory, build_directory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_apigateway.type_defs import PaginatorConfigTypeDef
 
-    from apigw_enrichment.records import LookupKey
+    from apigw_enrichment.enrichment.keys import LookupKey
 
 # The API's own default page is 25 items; 500 is its maximum.
 PAGE_SIZE = 500

@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from apigw_enrichment.config import API_KEY_VALUE_FIELDS, ApiKeyValuePolicy
-from apigw_enrichment.directory import ENRICHMENT_FIELDS
-from apigw_enrichment.masking import mask_value
-from apigw_enrichment.records import encode_base64
+from apigw_enrichment.config import ApiKeyValuePolicy
+from apigw_enrichment.enrichment.masking import mask_value
+from apigw_enrichment.fields import API_KEY_VALUE_FIELDS, ENRICHMENT_FIELDS
+from apigw_enrichment.sources.firehose import encode_base64
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from apigw_enrichment.config import API_KEY_VALUE_FIELDS, ApiKeyValuePolicy
+from apigw_enrichment.config import ApiKeyValuePolicy
+from apigw_enrichment.fields import API_KEY_VALUE_FIELDS
 
 MASK_PREFIX = "****"
 VISIBLE_SUFFIX = 4

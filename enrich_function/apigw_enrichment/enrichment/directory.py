@@ -7,29 +7,16 @@ never enter it: only ids, names and customer ids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from apigw_enrichment.records import encode_line
+from apigw_enrichment.encoding.plain import encode_line
+from apigw_enrichment.fields import EnrichmentStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-
-class EnrichmentStatus(StrEnum):
-    ENRICHED = "enriched"
-    NO_API_KEY = "no_api_key"
-    UNKNOWN_API_KEY = "unknown_api_key"
-    LOOKUP_UNAVAILABLE = "lookup_unavailable"
-    # The line names two different API ids, stages or key ids (a duplicated field, or two of
-    # the names one identity may be read from): it is attributed to no one.
-    CONFLICTING_IDENTITY = "conflicting_identity"
-
-
-# The fields added to every Ok record, in the order they are added.
-ENRICHMENT_FIELDS = ("usage_plan_id", "usage_plan_name", "customer_id", "customer_name", "enrichment_status")
-ENRICHMENT_STATUS = ENRICHMENT_FIELDS[-1]
+    from apigw_enrichment.enrichment.keys import LookupKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +47,11 @@ class Enrichment:
 
 
 NO_API_KEY = Enrichment(EnrichmentStatus.NO_API_KEY)
+
 UNKNOWN_API_KEY = Enrichment(EnrichmentStatus.UNKNOWN_API_KEY)
+
 LOOKUP_UNAVAILABLE = Enrichment(EnrichmentStatus.LOOKUP_UNAVAILABLE)
+
 CONFLICTING_IDENTITY = Enrichment(EnrichmentStatus.CONFLICTING_IDENTITY)
 
 
@@ -149,3 +139,16 @@ def build_directory(plans: Iterable[PlanKeys], api_keys: Iterable[Mapping[str, A
         key_count=len(customers),
         conflicts=conflicts,
     )
+
+
+def enrichment_for(key: LookupKey, directory: UsagePlanDirectory | None) -> Enrichment:
+    """Decide the five added fields for one record's (api id, stage, key id)."""
+    if key.conflicting:
+        return CONFLICTING_IDENTITY
+    if key.key_unusable:
+        return UNKNOWN_API_KEY
+    if key.key_id is None:
+        return NO_API_KEY
+    if directory is None:
+        return LOOKUP_UNAVAILABLE
+    return directory.lookup(key.api_id, key.stage, key.key_id)

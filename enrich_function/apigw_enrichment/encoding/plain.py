@@ -1,44 +1,43 @@
-"""Pure enrichment: which plan and customer a record belongs to, and the record with them."""
+"""The plain path: a record's object, with the five fields (or as it is), written out again."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from apigw_enrichment.directory import (
-    CONFLICTING_IDENTITY,
-    ENRICHMENT_FIELDS,
-    ENRICHMENT_STATUS,
-    LOOKUP_UNAVAILABLE,
-    NO_API_KEY,
-    UNKNOWN_API_KEY,
-    Enrichment,
-    EnrichmentStatus,
-    UsagePlanDirectory,
-)
-from apigw_enrichment.masking import apply_key_value_policy
-from apigw_enrichment.records import FailureReason, RecordError, encode_base64, encode_line, exact_numbers
+import orjson
+
+from apigw_enrichment.enrichment.masking import apply_key_value_policy
+from apigw_enrichment.failures import RecordError
+from apigw_enrichment.formats.json_line import exact_numbers
+from apigw_enrichment.sources.firehose import encode_base64
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from apigw_enrichment.config import ApiKeyValuePolicy
-    from apigw_enrichment.records import LookupKey
-
-_STATUSES = frozenset(status.value for status in EnrichmentStatus)
+    from apigw_enrichment.enrichment.directory import Enrichment
 
 
-def enrichment_for(key: LookupKey, directory: UsagePlanDirectory | None) -> Enrichment:
-    """Decide the five added fields for one record's (api id, stage, key id)."""
-    if key.conflicting:
-        return CONFLICTING_IDENTITY
-    if key.key_unusable:
-        return UNKNOWN_API_KEY
-    if key.key_id is None:
-        return NO_API_KEY
-    if directory is None:
-        return LOOKUP_UNAVAILABLE
-    return directory.lookup(key.api_id, key.stage, key.key_id)
+class EncodingFailure(StrEnum):
+    UNENCODABLE = "unencodable"
+
+
+def encode_line(obj: Mapping[str, Any]) -> bytes:
+    """Serialize an object as exactly one line of JSON followed by one newline."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        pass
+    # Integers past 64 bits and lone surrogates: the stdlib writes both exactly, and
+    # ensure_ascii keeps a lone surrogate as its \\u escape instead of invalid UTF-8.
+    try:
+        text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        raise RecordError(EncodingFailure.UNENCODABLE) from None
+    return text.encode("ascii") + b"\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,7 @@ def plain_data(record: PlainRecord, enrichment: Enrichment | None, policy: ApiKe
     try:
         out = pass_through(exact, policy) if enrichment is None else enrich_object(exact, enrichment, policy)
     except RecursionError:  # nested deeper than masking can walk (orjson reads 1,024 levels)
-        raise RecordError(FailureReason.UNENCODABLE) from None
+        raise RecordError(EncodingFailure.UNENCODABLE) from None
     return encode_base64(encode_line(out))
 
 
@@ -81,20 +80,6 @@ def enrich_object(obj: dict[str, Any], enrichment: Enrichment, policy: ApiKeyVal
         enriched = dict(obj)
     enriched.update(enrichment.as_fields())
     return enriched
-
-
-def is_enriched(obj: Mapping[str, Any]) -> bool:
-    """Whether a record carries the five fields as this function writes them.
-
-    Records that did not fit in a response are put back into the stream enriched, and come
-    through the function again; a copy marked as re-ingested (records.REINGESTED_MARK) that
-    carries them passes unchanged, not enriched twice. An unmarked line that carries them
-    is enriched like any other, its five fields overwritten.
-    """
-    status = obj.get(ENRICHMENT_STATUS)
-    if not isinstance(status, str) or status not in _STATUSES:
-        return False
-    return all(name in obj and (obj[name] is None or isinstance(obj[name], str)) for name in ENRICHMENT_FIELDS)
 
 
 def pass_through(obj: dict[str, Any], policy: ApiKeyValuePolicy) -> dict[str, Any]:

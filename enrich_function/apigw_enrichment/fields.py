@@ -1,0 +1,64 @@
+"""One home for what the function's output is made of: the five fields it adds, the statuses,
+the raw-key fields it masks, and the access-log format it recommends.
+
+The template (its AccessLogFormat output), the docs and the tests are checked against this
+module (tests/unit/test_fields.py).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class EnrichmentStatus(StrEnum):
+    ENRICHED = "enriched"
+    NO_API_KEY = "no_api_key"
+    UNKNOWN_API_KEY = "unknown_api_key"
+    LOOKUP_UNAVAILABLE = "lookup_unavailable"
+    # The line names two different API ids, stages or key ids (a duplicated field, or two of
+    # the names one identity may be read from): it is attributed to no one.
+    CONFLICTING_IDENTITY = "conflicting_identity"
+
+
+# The fields added to every Ok record, in the order they are added.
+ENRICHMENT_FIELDS = ("usage_plan_id", "usage_plan_name", "customer_id", "customer_name", "enrichment_status")
+
+ENRICHMENT_STATUS = ENRICHMENT_FIELDS[-1]
+
+# Fields that may carry the raw API key ($context.identity.apiKey), the secret itself.
+API_KEY_VALUE_FIELDS = ("api_key", "apiKey")
+
+NO_KEY_MARKERS = ("", "-")  # API Gateway writes "-" for an empty $context value.
+
+# The format to set as a stage's accessLogSettings/format (the stack's AccessLogFormat output):
+# one JSON object a line, every value a string, the key id logged and never the key itself.
+RECOMMENDED_ACCESS_LOG_FORMAT = (
+    '{"request_id":"$context.requestId","extended_request_id":"$context.extendedRequestId",'
+    '"request_time":"$context.requestTime","request_time_epoch":"$context.requestTimeEpoch",'
+    '"api_id":"$context.apiId","stage":"$context.stage","resource_path":"$context.resourcePath",'
+    '"path":"$context.path","method":"$context.httpMethod","protocol":"$context.protocol",'
+    '"status":"$context.status","response_length":"$context.responseLength",'
+    '"response_latency":"$context.responseLatency","integration_latency":"$context.integration.latency",'
+    '"key_id":"$context.identity.apiKeyId","source_ip":"$context.identity.sourceIp",'
+    '"user_agent":"$context.identity.userAgent","error_message":$context.error.messageString}'
+)
+
+_STATUSES = frozenset(status.value for status in EnrichmentStatus)
+
+
+def is_enriched(obj: Mapping[str, Any]) -> bool:
+    """Whether a record carries the five fields as this function writes them.
+
+    Records that did not fit in a response are put back into the stream enriched, and come
+    through the function again; a copy marked as re-ingested (records.REINGESTED_MARK) that
+    carries them passes unchanged, not enriched twice. An unmarked line that carries them
+    is enriched like any other, its five fields overwritten.
+    """
+    status = obj.get(ENRICHMENT_STATUS)
+    if not isinstance(status, str) or status not in _STATUSES:
+        return False
+    return all(name in obj and (obj[name] is None or isinstance(obj[name], str)) for name in ENRICHMENT_FIELDS)

@@ -1,0 +1,82 @@
+"""The Firehose transformation event, and a record whose data is one access-log line."""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
+
+from apigw_enrichment.answers import Answer
+from apigw_enrichment.failures import RecordError
+from apigw_enrichment.formats.json_line import read_object
+
+
+class SourceFailure(StrEnum):
+    INVALID_BASE64 = "invalid_base64"
+
+
+class InvalidEventError(ValueError):
+    """The event is not a Firehose transformation event, so no record can be answered."""
+
+
+def validate_event(event: Any) -> KinesisFirehoseEvent:
+    """Check the event's shape; a record can only be answered if it has a recordId."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("records"), list):
+        raise InvalidEventError("not a Firehose transformation event: expected an object with a 'records' list")
+    for index, record in enumerate(event["records"]):
+        # (`type() is dict` first: the runtime's records are dicts, and an ABC check is slow.)
+        if not (type(record) is dict or isinstance(record, Mapping)) or type(record.get("recordId")) is not str:
+            raise InvalidEventError(f"record {index} has no 'recordId' string, so it cannot be answered")
+    return KinesisFirehoseEvent(dict(event))
+
+
+def answer_for(record: Mapping[str, Any]) -> Answer:
+    data = record.get("data", "")
+    if isinstance(data, str):
+        return Answer(record["recordId"], "Ok", "", data)
+    # Not a string: nothing to decode, and nothing to echo back either.
+    answer = Answer(record["recordId"], "Ok", "", "")
+    answer.fail(SourceFailure.INVALID_BASE64)
+    return answer
+
+
+def decode_base64(data: str) -> bytes:
+    """Decode Firehose's base64 strictly: stray characters or bad padding are an error."""
+    try:
+        return binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise RecordError(SourceFailure.INVALID_BASE64) from None
+
+
+def encode_base64(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).decode("ascii")
+
+
+# The first byte of every copy the function puts back into its stream (RFC 7464's record
+# separator, U+001E). API Gateway cannot begin a line with it: a JSON format begins with its
+# own text, and no logged header may hold a control character. So a copy is known as one by
+# this byte, not by the five fields it carries, which a client able to put quotes in a
+# logged header could write into its own line.
+REINGESTED_MARK = b"\x1e"
+
+
+def read_reingested(data: str) -> tuple[bytes, dict[str, Any]] | None:
+    """(the line, its object) if `data` is a copy this function re-ingested, else None.
+
+    Only reached for data read_record refused: the mark makes a copy unreadable as JSON, so
+    the usual record pays nothing for this check.
+    """
+    try:
+        marked = decode_base64(data)
+    except RecordError:
+        return None
+    if not marked.startswith(REINGESTED_MARK):
+        return None
+    raw = marked[len(REINGESTED_MARK) :]
+    try:
+        return raw, read_object(raw)
+    except RecordError:
+        return None

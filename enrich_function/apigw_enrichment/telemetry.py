@@ -1,0 +1,143 @@
+"""What the function tells its operators: Powertools' logger, metrics and tracer, and the one
+log line and the metrics each batch, cache load and re-ingest produces. Nothing per record, and
+never a payload.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from apigw_enrichment.answers import Answer
+    from apigw_enrichment.enrichment.usage_plans import CacheView, LoadReport
+    from apigw_enrichment.reingest import ReingestResult
+
+logger = Logger()
+
+metrics = Metrics()
+
+tracer = Tracer()
+
+
+def instrumented[T](handler: Callable[[dict[str, Any], LambdaContext], T]) -> Callable[[dict[str, Any], Any], T]:
+    """`handler` with the function's telemetry around it: the invocation's context in every log
+    line, the batch's metrics flushed as EMF, and an X-Ray trace (the response is not captured:
+    it is the log payload). The context is any object with LambdaContext's attributes."""
+    traced = tracer.capture_lambda_handler(capture_response=False)(
+        logger.inject_lambda_context(log_event=False)(handler)
+    )
+    return metrics.log_metrics(traced)
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    """Counts for the batch's single log line and its metrics."""
+
+    results: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    passed_through: int = 0
+    response_bytes: int = 0
+
+    @classmethod
+    def of(cls, answers: Sequence[Answer], response_bytes: int) -> BatchSummary:
+        statuses = Counter(a.status for a in answers if a.status is not None)
+        failures = Counter(a.reason.value for a in answers if a.reason is not None)
+        # What has neither passed through, already enriched (a failed answer has no status).
+        passed_through = len(answers) - statuses.total() - failures.total()
+        return cls(Counter(map(_RESULT_OF, answers)), statuses, failures, passed_through, response_bytes)
+
+
+_RESULT_OF = attrgetter("result")
+
+
+def observe_batch(summary: BatchSummary, view: CacheView, reingested: ReingestResult | None) -> None:
+    if view.load is not None:
+        _observe_load(view.load, serving_snapshot=view.directory is not None)
+    for result, count in summary.results.items():
+        metrics.add_metric(name=f"Records{result}", unit=MetricUnit.Count, value=count)
+    for status, count in summary.statuses.items():
+        metrics.add_metric(name=f"Status_{status}", unit=MetricUnit.Count, value=count)
+    for reason, count in summary.failures.items():
+        metrics.add_metric(name=f"Failed_{reason}", unit=MetricUnit.Count, value=count)
+    if summary.passed_through:
+        metrics.add_metric(name="RecordsAlreadyEnriched", unit=MetricUnit.Count, value=summary.passed_through)
+    metrics.add_metric(name="ResponseBytes", unit=MetricUnit.Bytes, value=summary.response_bytes)
+    details: dict[str, object] = {
+        "records": sum(summary.results.values()),
+        "results": dict(summary.results),
+        "statuses": dict(summary.statuses),
+        "failure_reasons": dict(summary.failures),
+        "already_enriched": summary.passed_through,
+        "response_bytes": summary.response_bytes,
+        "cache_age_seconds": None if view.age_seconds is None else round(view.age_seconds, 3),
+        "cache_loaded": view.load is not None and view.load.ok,
+    }
+    if reingested is not None:
+        _observe_reingest(reingested)
+        details["reingested"] = reingested.accepted_count
+    logger.info("batch transformed", extra=details)
+
+
+def _observe_reingest(result: ReingestResult) -> None:
+    failed = len(result.accepted) - result.accepted_count
+    metrics.add_metric(name="RecordsReingested", unit=MetricUnit.Count, value=result.accepted_count)
+    metrics.add_metric(name="ReingestRequests", unit=MetricUnit.Count, value=result.requests)
+    details = {
+        "overflow": len(result.accepted),
+        "accepted": result.accepted_count,
+        "failed": failed,
+        "too_large": result.too_large,
+        "requests": result.requests,
+        "rounds": result.rounds,
+    }
+    if failed:
+        metrics.add_metric(name="ReingestFailures", unit=MetricUnit.Count, value=failed)
+        logger.warning(
+            "records that did not fit the response could not all be re-ingested; those failed processing",
+            extra={**details, "error": result.error},
+        )
+    else:
+        logger.info("records that did not fit the response were re-ingested", extra=details)
+
+
+def _observe_load(load: LoadReport, *, serving_snapshot: bool) -> None:
+    metrics.add_metric(name="CacheLoads", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="CacheLoadDuration", unit=MetricUnit.Milliseconds, value=load.duration_seconds * 1000)
+    metrics.add_metric(name="CacheLoadCalls", unit=MetricUnit.Count, value=load.calls)
+    details: dict[str, object] = {
+        "trigger": load.trigger.value,
+        "calls": load.calls,
+        "duration_ms": round(load.duration_seconds * 1000, 1),
+    }
+    if load.ok:
+        if load.skipped:
+            # Items of the answer that could not be read: the rest was loaded.
+            metrics.add_metric(name="CacheLoadSkippedItems", unit=MetricUnit.Count, value=load.skipped)
+        extra = {**details, "plans": load.plans, "keys": load.keys, "skipped_items": load.skipped}
+        logger.info("usage plans loaded", extra=extra)
+        return
+    metrics.add_metric(name="CacheLoadFailures", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"CacheLoadFailed_{load.failure}", unit=MetricUnit.Count, value=1)
+    serving = "the last good snapshot" if serving_snapshot else "no snapshot: records are lookup_unavailable"
+    details.update(failure=load.failure, error=load.error, serving=serving)
+    if load.missing_permission is not None:
+        # A misconfigured role: say exactly what to grant, once per load, not per record.
+        logger.error(
+            "access denied: the function's role needs %s; serving %s",
+            load.missing_permission,
+            serving,
+            extra={**details, "missing_permission": load.missing_permission},
+        )
+        return
+    logger.warning("usage plans could not be loaded (%s); serving %s", load.failure, serving, extra=details)
