@@ -31,7 +31,8 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_API_GATEWAY")
 
 from hypothesis import settings  # noqa: E402
 
-from apigw_enrichment import state  # noqa: E402 - after the environment above
+from apigw_enrichment import state  # noqa: E402
+from apigw_enrichment.config import SETTINGS  # noqa: E402 - after the environment above
 from local_invoke import LocalContext  # noqa: E402
 
 if TYPE_CHECKING:
@@ -41,22 +42,12 @@ if TYPE_CHECKING:
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-FUNCTION_SETTINGS = (
-    "API_KEY_VALUES",
-    "CACHE_TTL_SECONDS",
-    "MISS_REFRESH_SECONDS",
-    "LOOKUP_BUDGET_SECONDS",
-    "KEY_ID_FIELD",
-    "API_ID_FIELD",
-    "STAGE_FIELD",
-)
-
 
 @pytest.fixture(autouse=True)
 def cold_start(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test gets a new execution environment and the function's default settings."""
-    for name in FUNCTION_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.env, raising=False)
     state.reset()
     yield
     state.reset()

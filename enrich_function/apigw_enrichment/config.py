@@ -14,6 +14,35 @@ DEFAULT_API_ID_FIELDS = ("api_id", "apiId")
 DEFAULT_STAGE_FIELDS = ("stage",)
 
 
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One environment setting: its name, the stack parameter that sets it (if any), its default."""
+
+    env: str
+    parameter: str | None
+    default: str
+
+
+# Every setting the function reads, in one place. The template's parameters and the function's
+# environment, the docs and the tests are checked against this table (tests/unit/test_config.py).
+API_KEY_VALUES = Setting("API_KEY_VALUES", "ApiKeyValues", "mask")
+CACHE_TTL_SECONDS = Setting("CACHE_TTL_SECONDS", "CacheTtlSeconds", "900")
+MISS_REFRESH_SECONDS = Setting("MISS_REFRESH_SECONDS", "MissRefreshSeconds", "60")
+LOOKUP_BUDGET_SECONDS = Setting("LOOKUP_BUDGET_SECONDS", "LookupBudgetSeconds", "10")
+KEY_ID_FIELD = Setting("KEY_ID_FIELD", None, ",".join(DEFAULT_KEY_ID_FIELDS))
+API_ID_FIELD = Setting("API_ID_FIELD", None, ",".join(DEFAULT_API_ID_FIELDS))
+STAGE_FIELD = Setting("STAGE_FIELD", None, ",".join(DEFAULT_STAGE_FIELDS))
+SETTINGS = (
+    API_KEY_VALUES,
+    CACHE_TTL_SECONDS,
+    MISS_REFRESH_SECONDS,
+    LOOKUP_BUDGET_SECONDS,
+    KEY_ID_FIELD,
+    API_ID_FIELD,
+    STAGE_FIELD,
+)
+
+
 class ConfigError(ValueError):
     """An environment variable has a value the function cannot run with."""
 
@@ -31,30 +60,29 @@ class Settings:
     key_id_fields: tuple[str, ...] = DEFAULT_KEY_ID_FIELDS
     api_id_fields: tuple[str, ...] = DEFAULT_API_ID_FIELDS
     stage_fields: tuple[str, ...] = DEFAULT_STAGE_FIELDS
-    api_key_values: ApiKeyValuePolicy = ApiKeyValuePolicy.MASK
-    cache_ttl_seconds: float = 900.0
-    miss_refresh_seconds: float = 60.0
+    api_key_values: ApiKeyValuePolicy = ApiKeyValuePolicy.MASK  # API_KEY_VALUES.default (a test checks)
+    cache_ttl_seconds: float = float(CACHE_TTL_SECONDS.default)
+    miss_refresh_seconds: float = float(MISS_REFRESH_SECONDS.default)
     # The most one invocation spends listing usage plans and keys (retries included).
-    lookup_budget_seconds: float = 10.0
+    lookup_budget_seconds: float = float(LOOKUP_BUDGET_SECONDS.default)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from environment variables; raise ConfigError on a bad value."""
         return cls(
-            key_id_fields=_field_names(environ, "KEY_ID_FIELD", DEFAULT_KEY_ID_FIELDS),
-            api_id_fields=_field_names(environ, "API_ID_FIELD", DEFAULT_API_ID_FIELDS),
-            stage_fields=_field_names(environ, "STAGE_FIELD", DEFAULT_STAGE_FIELDS),
+            key_id_fields=_field_names(environ, KEY_ID_FIELD),
+            api_id_fields=_field_names(environ, API_ID_FIELD),
+            stage_fields=_field_names(environ, STAGE_FIELD),
             api_key_values=_policy(environ),
-            cache_ttl_seconds=_seconds(environ, "CACHE_TTL_SECONDS", 900.0),
-            miss_refresh_seconds=_seconds(environ, "MISS_REFRESH_SECONDS", 60.0),
-            lookup_budget_seconds=_seconds(environ, "LOOKUP_BUDGET_SECONDS", 10.0, positive=True),
+            cache_ttl_seconds=_seconds(environ, CACHE_TTL_SECONDS),
+            miss_refresh_seconds=_seconds(environ, MISS_REFRESH_SECONDS),
+            lookup_budget_seconds=_seconds(environ, LOOKUP_BUDGET_SECONDS, positive=True),
         )
 
 
-def _field_names(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
+def _field_names(environ: Mapping[str, str], setting: Setting) -> tuple[str, ...]:
+    name = setting.env
+    raw = environ.get(name, "").strip() or setting.default
     # A comma-separated list lets one deployment accept several log formats.
     names = tuple(part.strip() for part in raw.split(","))
     if any(not part for part in names):
@@ -63,7 +91,7 @@ def _field_names(environ: Mapping[str, str], name: str, default: tuple[str, ...]
 
 
 def _policy(environ: Mapping[str, str]) -> ApiKeyValuePolicy:
-    raw = environ.get("API_KEY_VALUES", "").strip().lower() or ApiKeyValuePolicy.MASK.value
+    raw = environ.get(API_KEY_VALUES.env, "").strip().lower() or API_KEY_VALUES.default
     try:
         return ApiKeyValuePolicy(raw)
     except ValueError:
@@ -71,10 +99,9 @@ def _policy(environ: Mapping[str, str]) -> ApiKeyValuePolicy:
         raise ConfigError(f"API_KEY_VALUES must be one of {allowed}, got {raw!r}") from None
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float, *, positive: bool = False) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
+def _seconds(environ: Mapping[str, str], setting: Setting, *, positive: bool = False) -> float:
+    name = setting.env
+    raw = environ.get(name, "").strip() or setting.default
     try:
         value = float(raw)
     except ValueError:

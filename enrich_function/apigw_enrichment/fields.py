@@ -7,6 +7,7 @@ module (tests/unit/test_fields.py).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,14 @@ RECOMMENDED_ACCESS_LOG_FORMAT = (
     '"key_id":"$context.identity.apiKeyId","source_ip":"$context.identity.sourceIp",'
     '"user_agent":"$context.identity.userAgent","error_message":$context.error.messageString}'
 )
+
+_FIELD = re.compile(r'"(\w+)":"?(\$context\.[\w.]+)')
+
+
+def recommended_fields() -> dict[str, str]:
+    """Each field the recommended format logs, in order, with the `$context` variable it holds."""
+    return dict(_FIELD.findall(RECOMMENDED_ACCESS_LOG_FORMAT))
+
 
 _STATUSES = frozenset(status.value for status in EnrichmentStatus)
 

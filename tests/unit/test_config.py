@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from apigw_enrichment.config import ApiKeyValuePolicy, ConfigError, Settings
+import pytest
+from cfnlint.decode import cfn_yaml
+
+from apigw_enrichment.config import API_KEY_VALUES, SETTINGS, ApiKeyValuePolicy, ConfigError, Settings
 
 
 def test_defaults():
@@ -51,3 +54,36 @@ def test_bad_values_fail_with_a_clear_message(environ, message):
     with pytest.raises(ConfigError) as error:
         Settings.from_env(environ)
     assert str(error.value) == message
+
+
+# --- config.SETTINGS is the one home of the settings' names and defaults ---
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
+
+
+def test_every_setting_the_stack_sets_comes_from_its_parameter_with_the_same_default():
+    environment = TEMPLATE["Resources"]["EnrichFunction"]["Properties"]["Environment"]["Variables"]
+    parameters = TEMPLATE["Parameters"]
+    set_by_stack = {setting.env for setting in SETTINGS if setting.parameter is not None}
+    assert set_by_stack <= set(environment)
+    for setting in SETTINGS:
+        if setting.parameter is None:
+            assert setting.env not in environment, f"{setting.env} has no parameter, so the stack leaves it unset"
+            continue
+        assert environment[setting.env] == {"Ref": setting.parameter}, setting.env
+        assert str(parameters[setting.parameter]["Default"]) == setting.default, setting.env
+
+
+def test_the_defaults_are_what_settings_use_when_nothing_is_set():
+    environ = {setting.env: setting.default for setting in SETTINGS}
+    assert Settings().api_key_values.value == API_KEY_VALUES.default
+    assert Settings.from_env(environ) == Settings.from_env({}) == Settings()
+
+
+def test_the_docs_list_every_setting_with_its_default():
+    doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        assert f"| `{setting.env}` | `{setting.default}` |" in doc, setting.env
+        if setting.parameter is not None:
+            assert f"`{setting.parameter}`" in doc, setting.parameter
