@@ -72,9 +72,15 @@ scan: $(CHECKOV) ## checkov security scan of template.yaml (offline; skips are i
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 .PHONY: test
-test: $(DEV) $(SAM) $(CHECKOV) lint typecheck scan ## Lint, type-check, scan, and run every test (sam build included)
+# The slow steps (sam validate, sam build, checkov) are tests marked `slow`, run once, here; `make scan`
+# and `make validate` run them on their own. `make test-fast` leaves them out.
+test: $(DEV) $(SAM) $(CHECKOV) lint typecheck ## Lint, type-check, and run every test (checkov and sam build included)
 	SAM_CLI="$(abspath $(SAM_VENV))/bin/sam" CFN_LINT="$(abspath $(SAM_VENV))/bin/cfn-lint" SAM_PYTHON_DIR="$(dir $(PYTHON))" \
 		CHECKOV="$(abspath $(CHECKOV_VENV))/bin/checkov" $(VENV)/bin/pytest
+
+.PHONY: test-fast
+test-fast: $(DEV) ## Every test but the slow ones (sam validate, sam build, checkov), without lint
+	$(VENV)/bin/pytest -m "not slow"
 
 .PHONY: validate
 validate: $(SAM) ## sam validate --lint and cfn-lint

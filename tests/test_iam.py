@@ -96,6 +96,7 @@ def test_the_check_catches_a_wildcard_added_without_a_reason(statement):
     assert len(unexplained(template)) == 2, "a placeholder is not a reason"
 
 
+@pytest.mark.slow
 def test_the_template_as_sam_transforms_it_has_no_unexplained_wildcard():
     sam_cli = os.environ.get("SAM_CLI")
     if not sam_cli:

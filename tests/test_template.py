@@ -45,12 +45,14 @@ def sam_env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_sam_validate_lint_passes():
     result = run(tool("SAM_CLI"), "validate", "--lint", "--template-file", "template.yaml", env=sam_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfn_lint", ["sam venv", "dev venv"])
 def test_cfn_lint_passes(cfn_lint):
     command = [tool("CFN_LINT")] if cfn_lint == "sam venv" else [str(Path(sys.executable).parent / "cfn-lint")]
@@ -69,6 +71,7 @@ def runtime_python(env: dict[str, str]) -> None:
         pytest.skip("sam build needs Python 3.13, the Lambda runtime, on PATH: install it to run this test")
 
 
+@pytest.mark.slow
 def test_sam_build_for_python313_on_arm64(tmp_path):
     runtime_python(sam_env())
     result = run(
@@ -84,6 +87,7 @@ def test_sam_build_for_python313_on_arm64(tmp_path):
     assert not list(bundle.glob("moto*")), "test dependencies stay out of the bundle"
 
 
+@pytest.mark.slow
 def test_checkov_reports_no_failed_check_and_every_skip_has_a_reason():
     result = run(
         tool("CHECKOV"), "--file", "template.yaml", "--framework", "cloudformation", "--skip-download",
