@@ -2,7 +2,7 @@
 
 Every record is the template's recommended format (its `AccessLogFormat` output) filled the
 way API Gateway fills it, with the raw key logged too (`"api_key":"$context.identity.apiKey"`,
-as the setup guide's format does), so masking is on the measured path. 200 distinct keys sit
+as a format that logs the raw key does), so masking is on the measured path. 200 distinct keys sit
 over 5 plans; a few requests carry no key, as health checks do. Generation is seeded: every
 run, and every process, measures the same bytes.
 """

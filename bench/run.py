@@ -1,6 +1,6 @@
 """The benchmark: the handler against the floor and the naive reference, memory, cold start.
 
-    make bench                        # what the README quotes
+    make bench                        # what docs/performance.md quotes
     .venv/bin/python bench/run.py --runs 21
 
 Everything runs in this one process on the same generated batches (bench/batches.py),

@@ -129,7 +129,7 @@ def test_no_raw_key_value_leaves_whatever_the_line_does_with_its_key_fields(monk
 
 
 def test_the_reported_leak_no_longer_leaks(lambda_context):
-    """The issue's reproduction: the last value is "-", the first one raw."""
+    """The reported leak: the last value is "-", the first one raw."""
     use_fixed_directory()
     raw = (
         b'{"api_id":"a1b2c3d4e5","stage":"prod","key_id":"k7x2m9p4q1",'

@@ -84,12 +84,12 @@ def test_ok_data_is_one_json_object_on_one_line_keeping_every_original_field(dat
         original = json.loads(raw)
         for name, value in original.items():
             if name in API_KEY_VALUE_FIELDS or name in ENRICHMENT_FIELDS:
-                continue  # masked; and the five names the function owns (README, "How it works")
+                continue  # masked; and the five names the function owns (docs/output.md)
             assert name in obj and obj[name] == masked(value), name
 
 
 def masked(value: Any) -> Any:
-    """The value with every key field inside it masked, at any depth (README, "How it works")."""
+    """The value with every key field inside it masked, at any depth (docs/output.md)."""
     if isinstance(value, dict):
         return {k: mask_value(v) if k in API_KEY_VALUE_FIELDS else masked(v) for k, v in value.items()}
     if isinstance(value, list):

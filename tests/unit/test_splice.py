@@ -33,7 +33,7 @@ POLICIES = list(ApiKeyValuePolicy)
 
 ODD_INPUT = [
     b'{"api_id":"a1","stage":"prod","api_key":"' + KEY.encode() + b'","key_id":"k1","ua":"curl/8"}',  # recommended
-    b'{"api_id": "a1", "api_key": "' + KEY.encode() + b'", "key_id": "k1", "stage": "prod"}',  # the setup guide's
+    b'{"api_id": "a1", "api_key": "' + KEY.encode() + b'", "key_id": "k1", "stage": "prod"}',  # spaced: "name": "value"
     b'{"api_key" :\t"' + KEY.encode() + b'" ,"key_id":"k1"}',  # odd whitespace around the colon
     b'{"key_id":"k1","api_key":"' + KEY.encode() + b'"}',  # the key value last
     b'{"api_key":"' + KEY.encode() + b'"}',  # and only

@@ -119,7 +119,7 @@ class SplicePlanner:
         after = start + len(_NAME_TOKENS[name])
         if raw.startswith(b':"', after):  # the recommended format's `":"`
             value_start = after + 2
-        elif raw.startswith(b': "', after):  # the setup guide's `": "`
+        elif raw.startswith(b': "', after):  # a format written with a space after each colon
             value_start = after + 3
         else:
             colon = _TO_STRING_VALUE.match(raw, after)
