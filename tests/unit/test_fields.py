@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from cfnlint.decode import cfn_yaml
 
 from apigw_enrichment.fields import (
@@ -14,6 +15,7 @@ from apigw_enrichment.fields import (
     ENRICHMENT_STATUS,
     RECOMMENDED_ACCESS_LOG_FORMAT,
     EnrichmentStatus,
+    is_enriched,
     recommended_fields,
 )
 
@@ -57,3 +59,41 @@ def test_the_docs_athena_table_has_a_column_for_each_of_the_five_fields():
     ddl = OUTPUT_DOC[OUTPUT_DOC.index("CREATE EXTERNAL TABLE") :]
     columns = set(re.findall(r"\b(\w+) string", ddl))
     assert set(ENRICHMENT_FIELDS) <= columns
+
+
+# --- is_enriched: a record carrying the five fields as the function writes them ---
+
+ENRICHED = {
+    "api_id": "a1",
+    "key_id": "k1",
+    "api_key": "****a1f3",
+    "usage_plan_id": "p1",
+    "usage_plan_name": "Gold",
+    "customer_id": None,
+    "customer_name": "Acme",
+    "enrichment_status": "enriched",
+}
+
+
+def test_an_enriched_record_is_recognised_whatever_its_status():
+    for status in EnrichmentStatus:
+        assert is_enriched({**ENRICHED, "enrichment_status": status.value})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"enrichment_status": "done"},
+        {"enrichment_status": None},
+        {"enrichment_status": ["enriched"]},
+        {"usage_plan_id": 5},
+        {"customer_name": {"n": "Acme"}},
+    ],
+)
+def test_a_record_that_only_looks_enriched_is_not(change):
+    assert not is_enriched({**ENRICHED, **change})
+
+
+@pytest.mark.parametrize("missing", ENRICHMENT_FIELDS)
+def test_all_five_fields_must_be_there(missing):
+    assert not is_enriched({k: v for k, v in ENRICHED.items() if k != missing})

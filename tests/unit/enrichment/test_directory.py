@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from apigw_enrichment.config import ApiKeyValuePolicy
-from apigw_enrichment.encoding.plain import enrich_object
 from apigw_enrichment.enrichment.directory import (
     LOOKUP_UNAVAILABLE,
     NO_API_KEY,
@@ -85,31 +83,3 @@ def test_enrichment_for_each_status():
     assert enrichment_for(LookupKey("api1", "prod", None, key_unusable=True), DIRECTORY) == UNKNOWN_API_KEY
     assert enrichment_for(LookupKey(None, None, "k1"), DIRECTORY).status is EnrichmentStatus.UNKNOWN_API_KEY
     assert enrichment_for(LookupKey("api1", "prod", "k1"), DIRECTORY).status is ENRICHED
-
-
-def test_enrich_object_keeps_every_field_in_order_and_adds_five_at_the_end():
-    original = {"request_id": "r1", "api_key": "demoAcmeKeyValue000000000000a1f3", "n": 1}
-    enriched = enrich_object(original, DIRECTORY.lookup("api1", "prod", "k1"), ApiKeyValuePolicy.MASK)
-    assert list(enriched.items()) == [
-        ("request_id", "r1"),
-        ("api_key", "****a1f3"),
-        ("n", 1),
-        ("usage_plan_id", "gold"),
-        ("usage_plan_name", "Gold"),
-        ("customer_id", "c-1"),
-        ("customer_name", "Acme"),
-        ("enrichment_status", "enriched"),
-    ]
-    assert original["api_key"] == "demoAcmeKeyValue000000000000a1f3", "the parsed record is not changed"
-
-
-def test_unknown_fields_are_null_not_missing():
-    enriched = enrich_object({"a": 1}, LOOKUP_UNAVAILABLE, ApiKeyValuePolicy.MASK)
-    assert enriched == {
-        "a": 1,
-        "usage_plan_id": None,
-        "usage_plan_name": None,
-        "customer_id": None,
-        "customer_name": None,
-        "enrichment_status": "lookup_unavailable",
-    }

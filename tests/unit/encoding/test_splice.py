@@ -21,7 +21,7 @@ from apigw_enrichment.fields import ENRICHMENT_FIELDS, EnrichmentStatus
 from apigw_enrichment.formats.json_line import members_are_plain, read_object
 from apigw_enrichment.sources.firehose import decode_base64, encode_base64
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENTS = Path(__file__).resolve().parents[3] / "events"
 KEY = "demoAcmeKeyValue000000000000a1f3"
 ENRICHMENTS = [
     Enrichment(EnrichmentStatus.ENRICHED, "plan-1", "Gold — ünïcode", "cust-1", 'Acme "Rockets"'),
