@@ -174,7 +174,10 @@ def _max_rss_mb() -> float:
 
 
 def import_seconds(runs: int = 5) -> float:
-    code = "import time; started = time.perf_counter(); import app; print(time.perf_counter() - started)"
+    code = (
+        "import time; started = time.perf_counter(); import apigw_enrichment.handler; "
+        "print(time.perf_counter() - started)"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "enrich_function")}
     seconds = [
         float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout)  # noqa: S603
