@@ -52,7 +52,7 @@ venv: $(DEV) $(SAM) $(CHECKOV) ## Create the virtual environments (dev tools; SA
 
 .PHONY: demo
 demo: $(DEV) ## Run the real handler over the sample events against an emulated API Gateway
-	$(PY) scripts/local_invoke.py $(EVENTS)
+	$(VENV)/bin/apigw-logs invoke $(EVENTS)
 
 .PHONY: bench
 bench: $(DEV) ## Benchmark the handler against the floor and a naive transformer; memory, cold start (not a test)

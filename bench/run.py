@@ -88,7 +88,7 @@ def main() -> None:
 
 def time_size(size_mb: int, runs: int) -> Timing:
     from apigw_enrichment import handler as app  # noqa: PLC0415 - after the environment is set
-    from local_invoke import LocalContext  # noqa: PLC0415
+    from apigw_logs.lambda_context import LocalContext  # noqa: PLC0415
 
     use_bench_account()
     event = batches.batch(size_mb)
@@ -154,7 +154,7 @@ def rss_child(event_path: Path) -> None:
     Lambda runtime would; print peak RSS, and RSS before the event was read."""
     from apigw_enrichment import handler as app  # noqa: PLC0415
     from apigw_enrichment import state  # noqa: PLC0415
-    from local_invoke import LocalContext  # noqa: PLC0415
+    from apigw_logs.lambda_context import LocalContext  # noqa: PLC0415
 
     use_bench_account()
     state.usage_plan_cache().view_for([])  # the cold-start load

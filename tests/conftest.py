@@ -33,7 +33,7 @@ from hypothesis import settings  # noqa: E402
 
 from apigw_enrichment import state  # noqa: E402
 from apigw_enrichment.config import SETTINGS  # noqa: E402 - after the environment above
-from local_invoke import LocalContext  # noqa: E402
+from apigw_logs.lambda_context import LocalContext  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

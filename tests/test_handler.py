@@ -17,8 +17,8 @@ from apigw_enrichment import handler as app
 from apigw_enrichment import state
 from apigw_enrichment.sources.firehose import InvalidEventError
 from apigw_enrichment.telemetry import logger
+from apigw_logs.emulator import DEMO_ACCOUNT, load_account, seed_account
 from conftest import decoded, everything_logged, firehose_event, load_event, ok_objects
-from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 
 DEMO = load_account(DEMO_ACCOUNT)
 DEMO_KEY_VALUES = [key["value"] for key in DEMO["apiKeys"]]

@@ -26,9 +26,9 @@ from apigw_enrichment.response import (
     response_size,
 )
 from apigw_enrichment.sources.firehose import REINGESTED_MARK
+from apigw_logs.emulator import DEMO_ACCOUNT, load_account, seed_account
 from conftest import firehose_event
 from fake_firehose import FakeFirehose
-from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 
 STREAM = "amazon-apigateway-test"  # conftest.firehose_event's deliveryStreamArn
 BUCKET = "access-logs-test"

@@ -17,8 +17,8 @@ from apigw_enrichment import handler as app
 from apigw_enrichment.enrichment.masking import mask_value
 from apigw_enrichment.fields import API_KEY_VALUE_FIELDS, ENRICHMENT_FIELDS
 from apigw_enrichment.sources.firehose import REINGESTED_MARK
+from apigw_logs.lambda_context import LocalContext
 from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, firehose_event, use_fixed_directory
-from local_invoke import LocalContext
 
 EXAMPLES = 400
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

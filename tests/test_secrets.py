@@ -14,10 +14,10 @@ from moto import mock_aws
 from apigw_enrichment import handler as app
 from apigw_enrichment import state
 from apigw_enrichment.telemetry import logger
+from apigw_logs.emulator import DEMO_ACCOUNT, load_account, seed_account
 from conftest import everything_logged, firehose_event, load_event
 from fake_apigateway import RawBody
 from fake_firehose import FakeFirehose
-from local_apigateway import DEMO_ACCOUNT, load_account, seed_account
 
 DEMO = load_account(DEMO_ACCOUNT)
 KEY_VALUES = [key["value"] for key in DEMO["apiKeys"]]

@@ -1,6 +1,6 @@
 """An emulated API Gateway account (moto), seeded from a JSON file such as events/demo_account.json.
 
-Used by the local runner and the tests. The ids in the file are kept, so sample events that
+Used by `apigw-logs invoke` and the tests. The ids in the file are kept, so sample events that
 name them enrich the same way they would against a real account with those ids.
 """
 
@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from moto.apigateway.utils import ApigwApiKeyIdentifier, ApigwUsagePlanIdentifier
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.utilities.id_generator import TAG_KEY_CUSTOM_ID, moto_id_manager
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
 
     from mypy_boto3_apigateway import APIGatewayClient
 
-DEMO_ACCOUNT = Path(__file__).resolve().parent.parent / "events" / "demo_account.json"
+# The sample events and the demo account live in the repository's events/ folder, which is where
+# this package runs from: the project is installed editable (make venv), from cli/apigw_logs/.
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+DEMO_ACCOUNT = EVENTS / "demo_account.json"
 
 
 class AccountFileError(ValueError):
@@ -47,6 +51,8 @@ def load_account(path: Path) -> dict[str, Any]:
     for section in ("restApis", "apiKeys", "usagePlans"):
         if not isinstance(account.get(section, []), list):
             raise AccountFileError(f"{path}: '{section}' must be a list")
+    if not isinstance(account.get("region", ""), str):
+        raise AccountFileError(f"{path}: 'region' must be a string")
     return account
 
 
@@ -72,6 +78,11 @@ def seed_account(client: APIGatewayClient, account: Mapping[str, Any]) -> None:
                 client.create_usage_plan_key(usagePlanId=plan["id"], keyId=key_id, keyType="API_KEY")
     except KeyError as missing:
         raise AccountFileError(f"account file: an entry lacks the field {missing}") from None
+    except (TypeError, AttributeError):
+        raise AccountFileError("account file: an entry is not an object with the expected fields") from None
+    except (BotoCoreError, ClientError) as refused:  # a value of the wrong type, a key value too short...
+        reason = " ".join(str(refused).split())  # botocore's validation message spans lines
+        raise AccountFileError(f"account file: the emulated API Gateway refused an entry: {reason}") from None
 
 
 def _create_rest_api(client: APIGatewayClient, api: Mapping[str, Any]) -> None:

@@ -1,0 +1,57 @@
+"""The `apigw-logs` command: a click group, and one short command per subcommand.
+
+Each subcommand's work lives in a module of its own beside this one (invoke.py for `invoke`);
+a command here only declares its arguments and hands them over. The ones to come, `report`,
+`audit` and `attach`, will each be a module beside invoke.py and a command below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from apigw_logs import invoke
+
+
+class BadInput(click.ClickException):
+    """A bad event or account file: one line on stderr, exit status 2 (as for a usage error)."""
+
+    exit_code = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Tools for API Gateway access logs enriched with the usage plan and customer."""
+
+
+@cli.command(name="invoke")
+@click.argument("events", metavar="[EVENT]...", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--account",
+    metavar="FILE",
+    type=click.Path(path_type=Path),
+    help="Account file to seed the emulated API Gateway with.  [default: events/demo_account.json]",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also show the handler's own log lines and EMF metrics, on stderr (its warnings and errors show anyway).",
+)
+def invoke_command(events: tuple[Path, ...], account: Path | None, *, verbose: bool) -> None:
+    """Run the real handler locally over Firehose event files.
+
+    The handler runs as Lambda runs it, against an emulated API Gateway (moto, in-process, seeded
+    from the account file): nothing reaches AWS. Prints a table of each file's records (result,
+    enrichment status or failure reason, enriched line), then a summary. With no EVENT, runs the
+    sample events in events/.
+    """
+    try:
+        invoke.run(events, account, verbose=verbose)
+    except invoke.InputError as error:
+        raise BadInput(str(error)) from None
+
+
+def main() -> None:
+    cli(prog_name="apigw-logs")
