@@ -85,6 +85,7 @@ def test_sam_build_for_python313_on_arm64(tmp_path):
     (orjson_so,) = bundle.glob("orjson/orjson.cpython-313-*.so")
     assert "aarch64" in orjson_so.name, "wheels for the Lambda's arm64 runtime, not this machine's"
     assert not list(bundle.glob("moto*")), "test dependencies stay out of the bundle"
+    assert not [p for glob in ("apigw_logs*", "click*", "rich*") for p in bundle.glob(glob)], "nor the command line"
 
 
 @pytest.mark.slow
