@@ -17,7 +17,7 @@ PY := $(VENV)/bin/python
 # sam build needs the runtime's python3.13 on PATH.
 SAM_ENV := PATH="$(dir $(PYTHON)):$$PATH" AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-$(LOCAL_REGION)}"
 
-EVENTS ?= events/seed_format.json events/recommended_format.json events/camel_case.json events/malformed.json
+EVENTS ?= events/raw_key_format.json events/recommended_format.json events/camel_case.json events/malformed.json
 
 .PHONY: help
 help: ## List the targets
@@ -56,7 +56,7 @@ demo: $(DEV) ## Run the real handler over the sample events against an emulated 
 
 .PHONY: bench
 bench: $(DEV) ## Benchmark the handler against the floor and a naive transformer; memory, cold start (not a test)
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 .PHONY: lint
 lint: $(DEV) ## ruff: lint and format check
@@ -92,8 +92,8 @@ build: $(SAM) ## sam build (python3.13, arm64; no Docker needed)
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build
 
 .PHONY: events
-events: $(DEV) ## Regenerate events/*.json from scripts/generate_events.py
-	$(PY) scripts/generate_events.py
+events: $(DEV) ## Regenerate events/*.json from cli/apigw_logs/samples.py
+	$(PY) -m apigw_logs.samples
 
 .PHONY: lock
 lock: ## Re-pin requirements-{dev,sam,checkov}.txt from their .in files

@@ -13,7 +13,9 @@ import base64
 import random
 from typing import TYPE_CHECKING, Any
 
-from fake_apigateway import FakeAccount
+from apigw_enrichment.fields import RECOMMENDED_ACCESS_LOG_FORMAT
+from apigw_logs.samples import STREAM_ARN, fill_format
+from tests.support.fake_apigateway import FakeAccount
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -73,23 +75,15 @@ def account() -> FakeAccount:
 
 
 def access_log_format() -> str:
-    """The template's recommended format, with the raw key logged beside its id."""
-    # cfn-lint (through the event generator) only here: the fresh process that measures
-    # peak memory imports this module for the account, and must not carry cfn-lint.
-    from cfnlint.decode import cfn_yaml  # noqa: PLC0415
-
-    from generate_events import ROOT  # noqa: PLC0415
-
-    template = cfn_yaml.load(str(ROOT / "template.yaml"))
-    recommended = str(template["Outputs"]["AccessLogFormat"]["Value"])
+    """The recommended format, with the raw key logged beside its id."""
+    recommended = RECOMMENDED_ACCESS_LOG_FORMAT
     marker = '"key_id":'
     if marker not in recommended:
-        raise SystemExit("bench: the template's AccessLogFormat has no key_id field to log the raw key beside")
+        raise SystemExit("bench: the recommended format has no key_id field to log the raw key beside")
     return recommended.replace(marker, '"api_key":"$context.identity.apiKey",' + marker, 1)
 
 
 def record_line(log_format: str, n: int, rng: random.Random) -> bytes:
-    from generate_events import fill_format  # noqa: PLC0415 - see access_log_format
 
     method, resource, path = rng.choice(RESOURCES)
     path = path.replace("{n}", str(rng.randrange(1, 99_999)))
@@ -131,7 +125,6 @@ def error_message(status: str) -> str:
 
 def batch(size_mb: float, *, seed: int = 2026) -> dict[str, Any]:
     """A Firehose transformation event whose records' data add up to `size_mb` (decoded)."""
-    from generate_events import STREAM_ARN  # noqa: PLC0415 - see access_log_format
 
     log_format = access_log_format()
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security

@@ -1,7 +1,7 @@
 """The benchmark: the handler against the floor and the naive reference, memory, cold start.
 
     make bench                        # what docs/performance.md quotes
-    .venv/bin/python bench/run.py --runs 21
+    .venv/bin/python -m bench.run --runs 21   # from the repository's root
 
 Everything runs in this one process on the same generated batches (bench/batches.py),
 except what needs a fresh process: peak RSS, and import time. Timings are medians of
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts"), str(ROOT / "bench")]
 # The handler as deployed, minus the output a benchmark must not measure: no metrics
 # printed, no trace, warnings only.
 QUIET = {
@@ -37,8 +36,7 @@ QUIET = {
 }
 os.environ.update(QUIET)
 
-import baselines  # noqa: E402 - after the path and environment above
-import batches  # noqa: E402
+from bench import baselines, batches  # noqa: E402 - after the environment above
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,7 +115,7 @@ def time_size(size_mb: int, runs: int) -> Timing:
 def use_bench_account() -> None:
     from apigw_enrichment import state  # noqa: PLC0415
     from apigw_enrichment.enrichment.usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
-    from fake_apigateway import PagingApiGateway  # noqa: PLC0415
+    from tests.support.fake_apigateway import PagingApiGateway  # noqa: PLC0415
 
     client = PagingApiGateway(batches.account()).client()
     state.use_cache(
@@ -144,7 +142,11 @@ def peak_rss(size_mb: int) -> tuple[float, float]:
         path = Path(folder) / "event.json"
         path.write_text(json.dumps(batches.batch(size_mb)), encoding="utf-8")
         out = subprocess.run(  # noqa: S603 - this interpreter, this file
-            [sys.executable, __file__, "--rss-child", str(path)], check=True, capture_output=True, text=True
+            [sys.executable, "-m", "bench.run", "--rss-child", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         ).stdout.split()
     return float(out[0]), float(out[1])
 
@@ -189,7 +191,7 @@ def import_seconds(runs: int = 5) -> float:
 def print_cold_loads() -> float:
     """Print the call count and CPU time of a cold load per account; return the largest's CPU."""
     from apigw_enrichment.enrichment.usage_plans import UsagePlanCache, fetch_directory  # noqa: PLC0415
-    from fake_apigateway import PagingApiGateway, big_account  # noqa: PLC0415
+    from tests.support.fake_apigateway import PagingApiGateway, big_account  # noqa: PLC0415
 
     print("\nCold start against a paged fake account (real boto3 paginators, no network):")
     cpu = 0.0

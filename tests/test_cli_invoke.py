@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from apigw_logs.main import cli
-from conftest import EVENTS, ROOT
+from tests.support.events import EVENTS, ROOT
 
 # Installed by `make venv` (the project, editable) next to the interpreter running the tests.
 APIGW_LOGS = Path(sys.executable).with_name("apigw-logs")
@@ -54,7 +54,7 @@ def rows(out: str, result: str) -> list[list[str]]:
 def test_runs_the_sample_events_and_prints_a_table_and_the_summary():
     ran = apigw_logs("invoke")
     assert ran.code == 0, ran.err
-    assert "== events/seed_format.json: 7 records" in ran.out.replace(str(ROOT) + "/", "")
+    assert "== events/raw_key_format.json: 7 records" in ran.out.replace(str(ROOT) + "/", "")
     assert "result" in ran.out and "status / reason" in ran.out and "enriched line" in ran.out
     (acme, *_) = [row for row in rows(ran.out, "Ok") if '"customer_name":"Acme Corp"' in row[2]]
     assert acme[:2] == ["Ok", "enriched"], "each row: the result, the status, the enriched line whole"

@@ -1,13 +1,15 @@
-"""scripts/delete_bucket.py: empties a versioned bucket (every version and delete marker), then deletes it."""
+"""apigw-logs delete-bucket: empties a versioned bucket (every version and delete marker), then deletes it."""
 
 from __future__ import annotations
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+from click.testing import CliRunner
 from moto import mock_aws
 
-import delete_bucket
+from apigw_logs import delete_bucket
+from apigw_logs.main import cli
 
 BUCKET = "apigw-access-log-enrichment-logbucket-test"
 KEYS = 260  # each written 4 times: 1,040 versions, more than one DeleteObjects request takes
@@ -51,7 +53,7 @@ def test_every_version_and_delete_marker_is_removed_in_batches_then_the_bucket(s
 
     monkeypatch.setattr(delete_bucket, "s3_client", recording_client)
     # WHEN the script runs without asking
-    code = delete_bucket.main([BUCKET, "--yes"])
+    code = delete_bucket.delete(BUCKET, assume_yes=True)
     # THEN the bucket is gone, in requests of at most 1,000, and the counts are reported
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
@@ -68,7 +70,7 @@ def test_a_declined_confirmation_deletes_nothing(s3, monkeypatch, capsys, answer
     versioned_bucket(s3)
     before = s3.list_object_versions(Bucket=BUCKET, MaxKeys=1000)
     monkeypatch.setattr("builtins.input", lambda _prompt: answer)
-    assert delete_bucket.main([BUCKET]) == 1
+    assert delete_bucket.delete(BUCKET) == 1
     assert capsys.readouterr().err == f"not confirmed: nothing deleted from s3://{BUCKET}\n"
     assert BUCKET in bucket_names(s3)
     after = s3.list_object_versions(Bucket=BUCKET, MaxKeys=1000)
@@ -79,7 +81,7 @@ def test_typing_the_bucket_name_confirms(s3, monkeypatch, capsys):
     s3.create_bucket(Bucket=BUCKET)
     prompts: list[str] = []
     monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or BUCKET)
-    assert delete_bucket.main([BUCKET]) == 0
+    assert delete_bucket.delete(BUCKET) == 0
     assert BUCKET in prompts[0]
     assert capsys.readouterr().out == f"deleted s3://{BUCKET}: removed 0 versions and 0 delete markers\n"
     assert BUCKET not in bucket_names(s3)
@@ -92,12 +94,12 @@ def test_end_of_input_at_the_prompt_deletes_nothing(s3, monkeypatch):
         raise EOFError
 
     monkeypatch.setattr("builtins.input", closed)
-    assert delete_bucket.main([BUCKET]) == 1
+    assert delete_bucket.delete(BUCKET) == 1
     assert BUCKET in bucket_names(s3)
 
 
 def test_a_missing_bucket_is_one_line_and_a_nonzero_exit(s3, capsys):
-    code = delete_bucket.main(["no-such-bucket-here", "--yes"])
+    code = delete_bucket.delete("no-such-bucket-here", assume_yes=True)
     out, err = capsys.readouterr()
     assert code != 0
     assert out == ""
@@ -109,7 +111,7 @@ def test_no_credentials_is_one_line_and_a_nonzero_exit(monkeypatch, capsys):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup over the network
-    code = delete_bucket.main([BUCKET, "--yes"])
+    code = delete_bucket.delete(BUCKET, assume_yes=True)
     err = capsys.readouterr().err
     assert code != 0
     assert err == f"error: s3://{BUCKET}: Unable to locate credentials\n"
@@ -125,7 +127,7 @@ def test_access_denied_is_one_line_and_a_nonzero_exit(monkeypatch, capsys):
     stubber = stubbed(monkeypatch)
     stubber.add_client_error("head_bucket", service_error_code="403", service_message="Forbidden", http_status_code=403)
     with stubber:
-        code = delete_bucket.main([BUCKET, "--yes"])
+        code = delete_bucket.delete(BUCKET, assume_yes=True)
     assert code != 0
     assert capsys.readouterr().err == (
         f"error: s3://{BUCKET}: access denied (HeadBucket): check your credentials and permissions\n"
@@ -154,9 +156,24 @@ def test_a_version_that_will_not_delete_stops_before_the_bucket_with_one_line(mo
     )
     # WHEN the script runs; THEN it stops there (no delete_bucket call is stubbed) and says why in one line
     with stubber:
-        code = delete_bucket.main([BUCKET, "--yes"])
+        code = delete_bucket.delete(BUCKET, assume_yes=True)
     stubber.assert_no_pending_responses()
     assert code != 0
     assert capsys.readouterr().err == (
         f"error: s3://{BUCKET}: could not delete 1 of 2 versions (first: 'logs/b.gz': AccessDenied: Access Denied)\n"
     )
+
+
+def test_the_command_line_deletes_the_bucket_and_exits_non_zero_when_it_cannot(s3):
+    # GIVEN the bucket, through `apigw-logs delete-bucket` as the docs run it
+    versioned_bucket(s3)
+    runner = CliRunner()
+    # WHEN it is told not to ask
+    done = runner.invoke(cli, ["delete-bucket", BUCKET, "--yes"])
+    # THEN the bucket is gone; and a second run, with nothing left to delete, says so in one line
+    assert done.exit_code == 0, done.output
+    assert f"deleted s3://{BUCKET}: removed {1 + KEYS * 4} versions and {DELETED_KEYS} delete markers" in done.output
+    assert BUCKET not in bucket_names(s3)
+    again = runner.invoke(cli, ["delete-bucket", BUCKET, "--yes"])
+    assert again.exit_code == 1
+    assert again.output.strip().splitlines() == [f"error: s3://{BUCKET}: no such bucket"]

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from apigw_enrichment.sources.firehose import validate_event
-from conftest import EVENTS, load_event
-from generate_events import build_events, render
+from apigw_logs.samples import build_events, render
+from tests.support.events import EVENTS, load_event
 
 EVENT_FILES = sorted(path.name for path in EVENTS.glob("*.json") if path.name != "demo_account.json")
 
@@ -34,8 +34,8 @@ def decoded_lines(name):
     return [json.loads(base64.b64decode(r["data"])) for r in load_event(name)["records"]]
 
 
-def test_seed_format_event_has_known_unknown_and_missing_keys_with_raw_key_values():
-    lines = decoded_lines("seed_format.json")
+def test_raw_key_format_event_has_known_unknown_and_missing_keys_with_raw_key_values():
+    lines = decoded_lines("raw_key_format.json")
     assert all(set(line) >= {"api_id", "api_key", "key_id", "stage", "request_id"} for line in lines)
     key_ids = [line["key_id"] for line in lines]
     assert "-" in key_ids and "zz9unknown" in key_ids and "k7x2m9p4q1" in key_ids

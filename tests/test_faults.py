@@ -21,8 +21,10 @@ from apigw_enrichment import handler as app
 from apigw_enrichment import state
 from apigw_enrichment.enrichment.usage_plans import UsagePlanCache, fetch_directory
 from apigw_enrichment.telemetry import logger
-from conftest import everything_logged, firehose_event, ok_objects
-from fake_apigateway import FakeAccount, PagingApiGateway
+from tests.support.clock import FakeClock
+from tests.support.events import firehose_event, ok_objects
+from tests.support.fake_apigateway import FakeAccount, PagingApiGateway
+from tests.support.logs import emf_metrics, everything_logged
 
 # Two plans on two stages, three keys: a full load is 1 GetUsagePlans + 2 GetUsagePlanKeys
 # + 1 GetApiKeys = 4 requests.
@@ -41,14 +43,6 @@ DENIED = (
 KEY_VALUES = ("rawValueAcme0000000000000000001", "rawValueGlobex00000000000000002", "rawValueInitech0000000000000003")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def account() -> FakeAccount:
     fake = FakeAccount()
     fake.add_key("k1", "Acme", "cust-1", value=KEY_VALUES[0])
@@ -63,7 +57,7 @@ class World:
     """The fake control plane, the function's real client and cache, and one clock for all."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, budget: float = 10.0) -> None:
-        self.clock = Clock()
+        self.clock = FakeClock(5000.0)
         self.sleeps: list[float] = []
         self.api = PagingApiGateway(account())
         client = state.apigateway_client()  # the function's own client and retry config
@@ -107,7 +101,7 @@ def log_lines(buffer) -> list[dict[str, Any]]:
 
 
 def emf(capsys) -> dict[str, Any]:
-    (metrics,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (metrics,) = emf_metrics(capsys.readouterr().out)
     return metrics
 
 
@@ -384,7 +378,7 @@ def test_an_unreadable_answer_fails_the_load_as_other_once_without_its_payload_a
     )
     assert (warnings[0]["failure"], warnings[0]["error"]) == ("other", error)
     logged = everything_logged(handler_logs, capsys, caplog)
-    emitted = [json.loads(line) for line in logged.splitlines() if line.startswith('{"_aws"')]
+    emitted = emf_metrics(logged)
     assert [metrics.get("CacheLoadFailed_other") for metrics in emitted] == [[1.0], None]
     for payload in (*KEY_VALUES, "upstream proxy", "junk"):
         assert payload not in logged

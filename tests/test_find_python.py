@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import ROOT
+from tests.support.events import ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path

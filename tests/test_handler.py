@@ -11,25 +11,18 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import (
     KinesisFirehoseDataTransformationRecord,
 )
-from moto import mock_aws
 
 from apigw_enrichment import handler as app
 from apigw_enrichment import state
 from apigw_enrichment.sources.firehose import InvalidEventError
 from apigw_enrichment.telemetry import logger
-from apigw_logs.emulator import DEMO_ACCOUNT, load_account, seed_account
-from conftest import decoded, everything_logged, firehose_event, load_event, ok_objects
+from apigw_logs.emulator import DEMO_ACCOUNT, load_account
+from tests.support.events import decoded, firehose_event, load_event, ok_objects
+from tests.support.logs import everything_logged
 
 DEMO = load_account(DEMO_ACCOUNT)
 DEMO_KEY_VALUES = [key["value"] for key in DEMO["apiKeys"]]
 FIELDS = ("usage_plan_id", "usage_plan_name", "customer_id", "customer_name", "enrichment_status")
-
-
-@pytest.fixture
-def demo_account():
-    with mock_aws():
-        seed_account(boto3.client("apigateway"), DEMO)
-        yield
 
 
 @pytest.fixture
@@ -54,8 +47,8 @@ def with_fields(original, plan_id, plan_name, customer_id, customer_name, status
     return expected
 
 
-def test_seed_format_records_are_enriched_masked_and_answered_in_order(demo_account, lambda_context):
-    event = load_event("seed_format.json")
+def test_raw_key_format_records_are_enriched_masked_and_answered_in_order(demo_account, lambda_context):
+    event = load_event("raw_key_format.json")
     response = app.lambda_handler(event, lambda_context)
     src = originals(event)
     assert [r["recordId"] for r in response["records"]] == [r["recordId"] for r in event["records"]]
@@ -72,7 +65,7 @@ def test_seed_format_records_are_enriched_masked_and_answered_in_order(demo_acco
 
 
 def test_every_ok_record_is_one_json_line_with_exactly_one_newline(demo_account, lambda_context):
-    for name in ("seed_format.json", "recommended_format.json", "camel_case.json", "malformed.json"):
+    for name in ("raw_key_format.json", "recommended_format.json", "camel_case.json", "malformed.json"):
         for _, result, data in decoded(app.lambda_handler(load_event(name), lambda_context)):
             if result == "Ok":
                 assert data.endswith(b"\n") and b"\n" not in data[:-1], name
@@ -103,7 +96,7 @@ def test_malformed_records_fail_alone_and_come_back_untouched(demo_account, lamb
 
 def test_each_answer_has_the_shape_powertools_gives_a_transformation_record(demo_account, lambda_context):
     # The handler builds plain dicts on the hot path; they must be what the data class writes.
-    for name in ("seed_format.json", "malformed.json"):
+    for name in ("raw_key_format.json", "malformed.json"):
         for answered in app.lambda_handler(load_event(name), lambda_context)["records"]:
             record = KinesisFirehoseDataTransformationRecord(
                 record_id=answered["recordId"], result=answered["result"], data=answered["data"]
@@ -145,7 +138,7 @@ def test_field_names_can_be_overridden(demo_account, lambda_context, monkeypatch
 
 
 def test_a_warm_invocation_with_known_keys_makes_no_control_plane_calls(control_plane_calls, lambda_context):
-    app.lambda_handler(load_event("seed_format.json"), lambda_context)
+    app.lambda_handler(load_event("raw_key_format.json"), lambda_context)
     assert sorted(control_plane_calls) == [
         "GetApiKeys",
         "GetUsagePlanKeys",
@@ -154,14 +147,14 @@ def test_a_warm_invocation_with_known_keys_makes_no_control_plane_calls(control_
         "GetUsagePlans",
     ]
     control_plane_calls.clear()
-    for name in ("recommended_format.json", "camel_case.json", "seed_format.json"):
+    for name in ("recommended_format.json", "camel_case.json", "raw_key_format.json"):
         app.lambda_handler(load_event(name), lambda_context)
     assert control_plane_calls == []
 
 
 def test_a_key_created_after_cold_start_is_found_by_a_miss_refresh(control_plane_calls, lambda_context, monkeypatch):
     monkeypatch.setenv("MISS_REFRESH_SECONDS", "0")
-    app.lambda_handler(load_event("seed_format.json"), lambda_context)
+    app.lambda_handler(load_event("raw_key_format.json"), lambda_context)
     client = boto3.client("apigateway")
     key = client.create_api_key(
         name="Hooli", value="demoHooliKeyValue0000000000000e5b7", customerId="cust-hooli", enabled=True
@@ -205,7 +198,7 @@ def test_no_raw_key_value_reaches_any_log_line_even_at_debug(
     caplog.set_level(logging.DEBUG)
     logger.setLevel(logging.DEBUG)
     try:
-        for name in ("seed_format.json", "malformed.json"):
+        for name in ("raw_key_format.json", "malformed.json"):
             app.lambda_handler(load_event(name), lambda_context)
     finally:
         logger.setLevel(logging.INFO)

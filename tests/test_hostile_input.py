@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from apigw_enrichment import handler as app
-from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, decoded, firehose_event, use_fixed_directory
+from tests.support.directory import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, use_fixed_directory
+from tests.support.events import decoded, firehose_event
+from tests.support.logs import emf_metrics
 
 KNOWN = {"api_id": KNOWN_API, "stage": KNOWN_STAGE}
 HUGE_VALUE = "x" * (1000 * 1024 - 100)  # Firehose's largest record is 1,000 KiB
@@ -165,7 +167,7 @@ def test_each_case_enriches_or_fails_alone_with_its_reason(response):
 
 
 def test_reasons_are_counted_in_the_metrics(capsys, response):
-    (emf,) = [json.loads(out) for out in capsys.readouterr().out.splitlines() if '"_aws"' in out]
+    (emf,) = emf_metrics(capsys.readouterr().out)
     expected: dict[str, int] = {}
     for _, _, result, why in CASES:
         if result == "ProcessingFailed":

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from conftest import ROOT
+from tests.support.events import ROOT
 
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 MIN_REASON = 30  # characters: a reason, not a placeholder

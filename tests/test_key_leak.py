@@ -22,7 +22,8 @@ from apigw_enrichment.response import fit_response
 from apigw_enrichment.sources.firehose import REINGESTED_MARK, validate_event
 from apigw_enrichment.telemetry import logger
 from apigw_logs.lambda_context import LocalContext
-from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, firehose_event, use_fixed_directory
+from tests.support.directory import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, use_fixed_directory
+from tests.support.events import firehose_event
 
 KEY_FIELDS = {"api_key", "apiKey"}
 secrets = st.from_regex(r"SECRET[A-Za-z0-9]{14,26}", fullmatch=True)

@@ -27,8 +27,9 @@ from apigw_enrichment.response import (
 )
 from apigw_enrichment.sources.firehose import REINGESTED_MARK
 from apigw_logs.emulator import DEMO_ACCOUNT, load_account, seed_account
-from conftest import firehose_event
-from fake_firehose import FakeFirehose
+from tests.support.clock import FakeClock
+from tests.support.events import firehose_event
+from tests.support.fake_firehose import FakeFirehose
 
 STREAM = "amazon-apigateway-test"  # conftest.firehose_event's deliveryStreamArn
 BUCKET = "access-logs-test"
@@ -229,14 +230,6 @@ def test_fit_response_keeps_any_batch_under_the_limit_and_drops_only_accepted_re
             assert answer.data == answer.original
         else:
             assert (answer.result, answer.data) == (result, data)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_one_invocation_spends_at_most_one_re_ingest_budget_against_a_hanging_endpoint(

@@ -10,8 +10,8 @@ import pytest
 from apigw_enrichment import handler as app
 from apigw_enrichment import state
 from apigw_enrichment.enrichment.usage_plans import UsagePlanCache, fetch_directory
-from conftest import firehose_event, ok_objects
-from fake_apigateway import REAL_MAX_PAGE, FakeAccount, PagingApiGateway, big_account
+from tests.support.events import firehose_event, ok_objects
+from tests.support.fake_apigateway import REAL_MAX_PAGE, FakeAccount, PagingApiGateway, big_account
 
 
 def expected_calls(plan_keys: list[int], api_keys: int) -> int:

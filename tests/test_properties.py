@@ -18,7 +18,8 @@ from apigw_enrichment.enrichment.masking import mask_value
 from apigw_enrichment.fields import API_KEY_VALUE_FIELDS, ENRICHMENT_FIELDS
 from apigw_enrichment.sources.firehose import REINGESTED_MARK
 from apigw_logs.lambda_context import LocalContext
-from conftest import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, firehose_event, use_fixed_directory
+from tests.support.directory import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, use_fixed_directory
+from tests.support.events import firehose_event
 
 EXAMPLES = 400
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

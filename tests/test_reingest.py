@@ -15,7 +15,7 @@ from apigw_enrichment.reingest import (
     parse_stream_arn,
     put_records,
 )
-from fake_firehose import FakeFirehose
+from tests.support.fake_firehose import FakeFirehose
 
 STREAM = "amazon-apigateway-test"
 

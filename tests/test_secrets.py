@@ -15,9 +15,10 @@ from apigw_enrichment import handler as app
 from apigw_enrichment import state
 from apigw_enrichment.telemetry import logger
 from apigw_logs.emulator import DEMO_ACCOUNT, load_account, seed_account
-from conftest import everything_logged, firehose_event, load_event
-from fake_apigateway import RawBody
-from fake_firehose import FakeFirehose
+from tests.support.events import firehose_event, load_event
+from tests.support.fake_apigateway import RawBody
+from tests.support.fake_firehose import FakeFirehose
+from tests.support.logs import everything_logged
 
 DEMO = load_account(DEMO_ACCOUNT)
 KEY_VALUES = [key["value"] for key in DEMO["apiKeys"]]
@@ -61,7 +62,7 @@ def test_no_key_value_is_logged_on_any_path(lambda_context, handler_logs, capsys
             seed_account(boto3.client("apigateway"), DEMO)  # GetUsagePlanKeys returns the values
             caplog.set_level(logging.DEBUG)  # from here on, only the function runs
             logger.setLevel(logging.DEBUG)
-            app.lambda_handler(load_event("seed_format.json"), lambda_context)
+            app.lambda_handler(load_event("raw_key_format.json"), lambda_context)
             app.lambda_handler(oversize_batch_with_raw_keys(), lambda_context)
             # A denied reload: the error path logs API Gateway's message.
             client = state.apigateway_client()
@@ -72,7 +73,7 @@ def test_no_key_value_is_logged_on_any_path(lambda_context, handler_logs, capsys
                     "https://apigateway", 403, {"x-amzn-ErrorType": "AccessDeniedException"}, RawBody(denied.encode())
                 ),
             )
-            app.lambda_handler(load_event("seed_format.json"), lambda_context)
+            app.lambda_handler(load_event("raw_key_format.json"), lambda_context)
     finally:
         logger.setLevel(logging.INFO)
     logged = everything_logged(handler_logs, capsys, caplog)

@@ -15,7 +15,7 @@ import pytest
 from cfnlint.decode import cfn_yaml
 
 from apigw_enrichment import handler as app
-from conftest import ROOT
+from tests.support.events import ROOT
 
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from apigw_enrichment.answers import Answer
 
-SAMPLE_EVENTS = ("seed_format.json", "recommended_format.json", "camel_case.json", "malformed.json")
+SAMPLE_EVENTS = ("raw_key_format.json", "recommended_format.json", "camel_case.json", "malformed.json")
 
 RESULT_STYLES = {"Ok": "green", "Dropped": "yellow", "ProcessingFailed": "red"}
 

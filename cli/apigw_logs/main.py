@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from apigw_logs import invoke
+from apigw_logs import delete_bucket, invoke
 
 
 class BadInput(click.ClickException):
@@ -51,6 +51,22 @@ def invoke_command(events: tuple[Path, ...], account: Path | None, *, verbose: b
         invoke.run(events, account, verbose=verbose)
     except invoke.InputError as error:
         raise BadInput(str(error)) from None
+
+
+@cli.command(name="delete-bucket")
+@click.argument("bucket")
+@click.option("--region", help="The bucket's region.  [default: your AWS profile's]")
+@click.option("--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_bucket_command(bucket: str, region: str | None, *, assume_yes: bool) -> None:
+    """Delete a versioned bucket: every object version and delete marker, then the bucket.
+
+    For the stack's log bucket, which `sam delete` keeps and `aws s3 rb --force` cannot delete
+    (it removes only current versions). Asks you to type the bucket's name unless --yes. Reads
+    only the listing, never an object's contents.
+    """
+    status = delete_bucket.delete(bucket, region=region, assume_yes=assume_yes)
+    if status:
+        raise SystemExit(status)
 
 
 def main() -> None:

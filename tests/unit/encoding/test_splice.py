@@ -196,7 +196,7 @@ def test_drop_is_left_to_the_plain_path_but_a_record_with_no_key_field_still_spl
     assert spliced(b'{"key_id":"k1"}', NO_API_KEY, ApiKeyValuePolicy.DROP) is not None
 
 
-@pytest.mark.parametrize("name", ["seed_format.json", "recommended_format.json", "camel_case.json"])
+@pytest.mark.parametrize("name", ["raw_key_format.json", "recommended_format.json", "camel_case.json"])
 def test_the_sample_events_take_the_splice(name):
     # GIVEN the records API Gateway writes in each supported format
     records = json.loads((EVENTS / name).read_text())["records"]

@@ -15,18 +15,11 @@ from apigw_enrichment.enrichment.usage_plans import (
     LoadTrigger,
     UsagePlanCache,
 )
+from tests.support.clock import FakeClock
 
 KNOWN = LookupKey("api1", "prod", "k1")
 UNKNOWN = LookupKey("api1", "prod", "k-new")
 NO_KEY = LookupKey("api1", "prod", None)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Fetch:
@@ -51,7 +44,7 @@ class Fetch:
 
 
 def make(ttl=900.0, miss=60.0, budget=10.0):
-    clock, fetch = Clock(), Fetch()
+    clock, fetch = FakeClock(1000.0), Fetch()
     cache = UsagePlanCache(fetch, ttl_seconds=ttl, miss_refresh_seconds=miss, budget_seconds=budget, clock=clock)
     return cache, clock, fetch
 
@@ -184,7 +177,7 @@ def test_a_load_gets_the_budget_or_the_time_the_batch_has_left_whichever_is_less
 
 
 def test_a_deadline_expires_on_its_clock():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     deadline = Deadline(10, clock)
     clock.now += 9.9
     assert not deadline.expired()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from fake_apigateway import RawBody
+from tests.support.fake_apigateway import RawBody
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -3,7 +3,7 @@
 `aws s3 rb --force` deletes only the current versions, so on the stack's versioned log bucket it fails
 with BucketNotEmpty. Usage:
 
-    .venv/bin/python scripts/delete_bucket.py BUCKET [--region REGION] [--yes]
+    .venv/bin/apigw-logs delete-bucket BUCKET [--region REGION] [--yes]
 
 It asks you to type the bucket name unless --yes is given. It reads only the listing (keys and version
 ids), never an object's contents.
@@ -11,17 +11,16 @@ ids), never an object's contents.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
+import click
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator
 
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
@@ -112,30 +111,23 @@ def one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("bucket")
-    parser.add_argument("--region", help="the bucket's region (default: your AWS profile's)")
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    args = parser.parse_args(argv)
-    bucket: str = args.bucket
+def delete(bucket: str, *, region: str | None = None, assume_yes: bool = False) -> int:
+    """Empty `bucket` and delete it, after confirmation unless `assume_yes`; the exit status."""
     try:
-        s3 = s3_client(args.region)
+        s3 = s3_client(region)
         s3.head_bucket(Bucket=bucket)
-        if not args.yes and not confirmed(bucket):
-            print(f"not confirmed: nothing deleted from s3://{bucket}", file=sys.stderr)
+        if not assume_yes and not confirmed(bucket):
+            click.echo(f"not confirmed: nothing deleted from s3://{bucket}", err=True)
             return 1
         removed = empty_bucket(s3, bucket)
         s3.delete_bucket(Bucket=bucket)
     except (ClientError, BotoCoreError, CleanupError) as error:
-        print(f"error: s3://{bucket}: {one_line(error)}", file=sys.stderr)
+        click.echo(f"error: s3://{bucket}: {one_line(error)}", err=True)
         return 1
     except KeyboardInterrupt:
-        print(f"interrupted: s3://{bucket} may be partly emptied; run this again to finish", file=sys.stderr)
+        click.echo(f"interrupted: s3://{bucket} may be partly emptied; run this again to finish", err=True)
         return 130
-    print(f"deleted s3://{bucket}: removed {removed.versions} versions and {removed.delete_markers} delete markers")
+    click.echo(
+        f"deleted s3://{bucket}: removed {removed.versions} versions and {removed.delete_markers} delete markers"
+    )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

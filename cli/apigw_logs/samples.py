@@ -1,8 +1,9 @@
 """Writes the sample Firehose events in events/ from the readable access-log lines below.
 
-Run `make events` after changing a line here; a test fails if events/ and this file differ.
-The recommended-format records are made by filling in the template's own AccessLogFormat
-output, so that format is proven to give JSON the function reads.
+Run `make events` (python -m apigw_logs.samples) after changing a line here; a test fails if
+events/ and this file differ. The recommended-format records are made by filling in the
+recommended format itself (apigw_enrichment.fields, which the template's AccessLogFormat output
+is checked against), so that format is proven to give JSON the function reads.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cfnlint.decode import cfn_yaml
+import click
+
+from apigw_enrichment.fields import RECOMMENDED_ACCESS_LOG_FORMAT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (an editable install runs from it)
 STREAM_ARN = "arn:aws:firehose:us-east-1:123456789012:deliverystream/amazon-apigateway-access-logs"
 ARRIVAL_MS = 1763683200000  # 2025-11-21T00:00:00Z
 
-# Key values from events/demo_account.json (fake), as the seed's format logs them raw.
+# Key values from events/demo_account.json (fake), as a format that logs the raw key writes them.
 ACME, GLOBEX, UMBRELLA, INITECH = (
     ("k7x2m9p4q1", "demoAcmeKeyValue000000000000a1f3"),
     ("k3n8v5b2z6", "demoGlobexKeyValue0000000000b2e4"),
@@ -33,8 +36,8 @@ ACME, GLOBEX, UMBRELLA, INITECH = (
 ORDERS, CATALOG = "a1b2c3d4e5", "f6g7h8i9j0"
 
 
-def seed_line(n: int, api_id: str, stage: str, key: tuple[str, str] | None, request: str) -> dict[str, str]:
-    """A record in the setup guide's format (shared/seeds/002), which logs the raw key."""
+def raw_key_line(n: int, api_id: str, stage: str, key: tuple[str, str] | None, request: str) -> dict[str, str]:
+    """A record in a format that logs the raw key (`api_key`), as some guides recommend."""
     key_id, key_value = key or ("-", "-")
     method, uri = request.split(" ", 1)
     return {
@@ -54,14 +57,14 @@ def seed_line(n: int, api_id: str, stage: str, key: tuple[str, str] | None, requ
     }
 
 
-SEED_FORMAT = [
-    seed_line(1, ORDERS, "prod", ACME, "GET /orders/1001"),  # enriched: Gold
-    seed_line(2, ORDERS, "prod", GLOBEX, "POST /orders"),  # enriched: Free
-    seed_line(3, CATALOG, "prod", UMBRELLA, "GET /items?q=lamp"),  # enriched: Gold
-    seed_line(4, ORDERS, "staging", UMBRELLA, "GET /orders/7"),  # enriched: Sandbox
-    seed_line(5, ORDERS, "prod", INITECH, "GET /orders/5"),  # unknown_api_key, customer known
-    seed_line(6, ORDERS, "prod", ("zz9unknown", "demoNoSuchKeyValue00000000000000"), "GET /orders"),  # unknown
-    seed_line(7, ORDERS, "prod", None, "GET /health"),  # no_api_key
+RAW_KEY_FORMAT = [
+    raw_key_line(1, ORDERS, "prod", ACME, "GET /orders/1001"),  # enriched: Gold
+    raw_key_line(2, ORDERS, "prod", GLOBEX, "POST /orders"),  # enriched: Free
+    raw_key_line(3, CATALOG, "prod", UMBRELLA, "GET /items?q=lamp"),  # enriched: Gold
+    raw_key_line(4, ORDERS, "staging", UMBRELLA, "GET /orders/7"),  # enriched: Sandbox
+    raw_key_line(5, ORDERS, "prod", INITECH, "GET /orders/5"),  # unknown_api_key, customer known
+    raw_key_line(6, ORDERS, "prod", ("zz9unknown", "demoNoSuchKeyValue00000000000000"), "GET /orders"),  # unknown
+    raw_key_line(7, ORDERS, "prod", None, "GET /health"),  # no_api_key
 ]
 
 CAMEL_CASE = [
@@ -115,7 +118,7 @@ def fill_format(access_log_format: str, values: Mapping[str, str]) -> str:
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in values:
-            raise SystemExit(f"generate_events: no sample value for $context.{name}; add one to CONTEXT_VALUES")
+            raise SystemExit(f"samples: no sample value for $context.{name}; add one to CONTEXT_VALUES")
         return values[name]
 
     return re.sub(r"\$context\.([A-Za-z0-9_.]*[A-Za-z0-9_])", substitute, access_log_format)
@@ -123,7 +126,7 @@ def fill_format(access_log_format: str, values: Mapping[str, str]) -> str:
 
 MALFORMED: list[tuple[str, bytes | str]] = [
     # (what it is, raw bytes; or a str that is put in `data` as it is, not base64-encoded)
-    ("valid record between bad ones", json.dumps(seed_line(8, ORDERS, "prod", ACME, "GET /orders/8")).encode()),
+    ("valid record between bad ones", json.dumps(raw_key_line(8, ORDERS, "prod", ACME, "GET /orders/8")).encode()),
     ("not base64", "this is not base64!"),
     ("not UTF-8", b'\xff\xfe{"api_id": "a1b2c3d4e5"}'),
     ("empty", b""),
@@ -156,12 +159,11 @@ def compact(obj: Mapping[str, Any]) -> bytes:
 
 
 def build_events() -> dict[str, dict[str, Any]]:
-    template = cfn_yaml.load(str(ROOT / "template.yaml"))
-    access_log_format = str(template["Outputs"]["AccessLogFormat"]["Value"])
+    access_log_format = RECOMMENDED_ACCESS_LOG_FORMAT
     camel = [compact(line) for line in CAMEL_CASE]
     camel[0] += CAMEL_CASE_RAW_TAIL
     return {
-        "seed_format.json": event([compact(line) for line in SEED_FORMAT], 1),
+        "raw_key_format.json": event([compact(line) for line in RAW_KEY_FORMAT], 1),
         "recommended_format.json": event(recommended_lines(access_log_format), 101),
         "camel_case.json": event(camel, 201),
         "malformed.json": event([data for _, data in MALFORMED], 301),
@@ -179,7 +181,7 @@ def main() -> None:
     for name, payload in build_events().items():
         path = args.out / name
         path.write_text(render(payload), encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        click.echo(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 if __name__ == "__main__":
