@@ -56,6 +56,20 @@ def recommended_fields() -> dict[str, str]:
     return dict(_FIELD.findall(RECOMMENDED_ACCESS_LOG_FORMAT))
 
 
+# Where the stream writes records in the bucket: one Hive-style partition an hour, by Firehose's
+# arrival time (UTC), e.g. logs/dt=2025-11-21-09/. The template's Prefix, the Glue table's
+# partition projection and the local demo's writer all follow these.
+LOGS_PREFIX = "logs/"
+ERRORS_PREFIX = "errors/"
+PARTITION_KEY = "dt"
+PARTITION_FORMAT = "%Y-%m-%d-%H"  # strftime; Firehose's and Athena's own spelling is yyyy-MM-dd-HH
+
+
+def log_columns() -> tuple[str, ...]:
+    """The columns of the query layer: each field the recommended format logs, then the five."""
+    return (*recommended_fields(), *ENRICHMENT_FIELDS)
+
+
 _STATUSES = frozenset(status.value for status in EnrichmentStatus)
 
 
