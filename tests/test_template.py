@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from apigw_enrichment import fields
 from apigw_enrichment import handler as app
 from tests.support.events import ROOT
 
@@ -130,8 +131,9 @@ def test_stream_name_starts_with_the_prefix_api_gateway_requires():
 def test_extended_s3_destination():
     assert S3_DEST["BucketARN"] == {"Fn::GetAtt": ["LogBucket", "Arn"]}
     assert S3_DEST["CompressionFormat"] == "GZIP"
-    assert "!{timestamp:yyyy}" in S3_DEST["Prefix"]
-    assert "!{firehose:error-output-type}" in S3_DEST["ErrorOutputPrefix"]
+    partition = f"{fields.PARTITION_KEY}=!{{timestamp:yyyy-MM-dd-HH}}/"
+    assert S3_DEST["Prefix"] == f"{fields.LOGS_PREFIX}{partition}"
+    assert S3_DEST["ErrorOutputPrefix"] == f"{fields.ERRORS_PREFIX}!{{firehose:error-output-type}}/{partition}"
     logging_options = S3_DEST["CloudWatchLoggingOptions"]
     assert logging_options["Enabled"] is True
     assert logging_options["LogGroupName"] == {"Ref": "DeliveryStreamLogGroup"}
