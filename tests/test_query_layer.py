@@ -241,3 +241,31 @@ def test_the_outputs_name_the_database_the_table_and_the_workgroup():
     assert outputs["GlueDatabaseName"] == {"Ref": "GlueDatabase"}
     assert outputs["AccessLogsTable"] == {"Fn::Sub": "${GlueDatabase}.${AccessLogsTable}"}
     assert outputs["AthenaWorkGroup"] == {"Ref": "AthenaWorkGroup"}
+
+
+# --- the docs say what the stack creates ---
+
+
+def test_the_docs_list_the_query_layers_parameters_with_their_defaults():
+    doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for name in ("GlueDatabaseName", "AthenaBytesScannedCutoff", "AthenaResultsRetentionDays"):
+        assert f"| `{name}` | `{PARAMETERS[name]['Default']}` |" in doc, name
+
+
+def test_the_docs_ddl_is_the_table_the_stack_creates():
+    doc = (ROOT / "docs" / "output.md").read_text(encoding="utf-8")
+    ddl = doc[doc.index("CREATE EXTERNAL TABLE") :]
+    ddl = ddl[: ddl.index("```")]
+    columns = re.findall(r"\b(\w+) string", ddl[: ddl.index("PARTITIONED BY")])
+    assert columns == list(fields.log_columns())
+    assert f"PARTITIONED BY ({fields.PARTITION_KEY} string)" in ddl
+    for key, value in table("access_logs")["TableInput"]["Parameters"].items():
+        if key.startswith("projection."):
+            assert f"'{key}' = '{value}'" in ddl, key
+    assert "'storage.location.template' = 's3://YOUR_BUCKET/logs/dt=${dt}/'" in ddl
+
+
+def test_the_docs_describe_every_saved_query():
+    doc = (ROOT / "docs" / "output.md").read_text(encoding="utf-8")
+    for name in NAMED_QUERIES:
+        assert f"`{name}`" in doc, name
