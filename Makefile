@@ -51,8 +51,8 @@ $(CHECKOV): requirements-checkov.txt | python
 venv: $(DEV) $(SAM) $(CHECKOV) ## Create the virtual environments (dev tools; SAM CLI and checkov each on their own)
 
 .PHONY: demo
-demo: $(DEV) ## Run the real handler over the sample events against an emulated API Gateway
-	$(VENV)/bin/apigw-logs invoke $(EVENTS)
+demo: $(DEV) ## The whole job locally: a day of traffic through the real handler into demo-output/, and its report
+	$(VENV)/bin/apigw-logs demo
 
 .PHONY: bench
 bench: $(DEV) ## Benchmark the handler against the floor and a naive transformer; memory, cold start (not a test)

@@ -29,7 +29,7 @@ from rich.text import Text
 from apigw_logs.lambda_context import LocalContext
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from pathlib import Path
 
     from apigw_enrichment.answers import Answer
@@ -122,34 +122,37 @@ def print_table(rows: Sequence[Row]) -> None:
         click.echo(line.rstrip())
 
 
-def run(event_paths: Sequence[Path], account_path: Path | None = None, *, verbose: bool = False) -> None:
-    """Run the handler over each event file (or the sample events) against an emulated account."""
-    # Imported here: moto takes a second to import (--help needs none of it), and the handler
-    # must see the isolated environment.
-    from apigw_logs.emulator import DEMO_ACCOUNT, EVENTS, AccountFileError, load_account, seed_account  # noqa: PLC0415
+@contextlib.contextmanager
+def emulated_handler(
+    account: Mapping[str, Any], account_path: Path, *, verbose: bool = False
+) -> Iterator[Callable[[dict[str, Any]], list[Answer]]]:
+    """The real handler, as Lambda runs it, against the account emulated in-process (moto).
 
-    account_path = DEMO_ACCOUNT if account_path is None else account_path
-    event_paths = list(event_paths) or [EVENTS / name for name in SAMPLE_EVENTS]
-    try:
-        account = load_account(account_path)
-    except AccountFileError as error:
-        raise InputError(str(error)) from None
-    events = [(path, load_event(path)) for path in event_paths]
+    Yields a function that runs one Firehose event through it and returns each record's
+    Answer. Nothing can reach AWS meanwhile; the handler's log lines (and its EMF metrics,
+    with `verbose`) go to stderr.
+    """
     isolate_from_aws(account.get("region", "us-east-1"), verbose=verbose)
 
+    # Imported here: moto takes a second to import (--help needs none of it), and the handler
+    # must see the isolated environment.
     import boto3  # noqa: PLC0415
     from botocore.exceptions import BotoCoreError  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
 
     from apigw_enrichment import handler as app  # noqa: PLC0415
-    from apigw_enrichment.sources.firehose import InvalidEventError, validate_event  # noqa: PLC0415
     from apigw_enrichment.telemetry import instrumented, logger  # noqa: PLC0415
+    from apigw_logs.emulator import AccountFileError, seed_account  # noqa: PLC0415
 
     # The handler as Lambda runs it (logging context, metrics, tracing), answering with the
     # Answer objects themselves: each failure keeps the reason the handler counted.
     handle = instrumented(app.handle)
-    results: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
+
+    def run_event(event: dict[str, Any]) -> list[Answer]:
+        # EMF metrics are printed by Powertools; send them to stderr with the logs.
+        with contextlib.redirect_stdout(sys.stderr):
+            return handle(event, LocalContext())
+
     previous_stream = logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
     try:
         with mock_aws():
@@ -157,22 +160,45 @@ def run(event_paths: Sequence[Path], account_path: Path | None = None, *, verbos
                 seed_account(boto3.client("apigateway"), account)
             except (AccountFileError, BotoCoreError) as error:  # BotoCoreError: a region boto3 refuses
                 raise InputError(f"{account_path}: {error}") from None
-            for path, event in events:
-                try:
-                    validate_event(event)
-                except InvalidEventError as error:
-                    raise InputError(f"{path}: {error}") from None
-                click.echo(f"== {path}: {len(event['records'])} records")
-                sys.stdout.flush()
-                # EMF metrics are printed by Powertools; send them to stderr with the logs.
-                with contextlib.redirect_stdout(sys.stderr):
-                    answers = handle(event, LocalContext())
-                rows = rows_of(answers)
-                results.update(row.result for row in rows)
-                statuses.update(row.status for row in rows if row.result == "Ok")
-                print_table(rows)
+            yield run_event
     finally:
         logger.registered_handler.setStream(previous_stream)  # type: ignore[attr-defined]
+
+
+def read_account(account_path: Path | None) -> tuple[Path, dict[str, Any]]:
+    """The account file (by default the demo account) and what it holds."""
+    from apigw_logs.emulator import DEMO_ACCOUNT, AccountFileError, load_account  # noqa: PLC0415 - see run()
+
+    account_path = DEMO_ACCOUNT if account_path is None else account_path
+    try:
+        return account_path, load_account(account_path)
+    except AccountFileError as error:
+        raise InputError(str(error)) from None
+
+
+def run(event_paths: Sequence[Path], account_path: Path | None = None, *, verbose: bool = False) -> None:
+    """Run the handler over each event file (or the sample events) against an emulated account."""
+    from apigw_logs.emulator import EVENTS  # noqa: PLC0415 - moto loads with it; see emulated_handler()
+
+    account_path, account = read_account(account_path)
+    event_paths = list(event_paths) or [EVENTS / name for name in SAMPLE_EVENTS]
+    events = [(path, load_event(path)) for path in event_paths]
+    results: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    with emulated_handler(account, account_path, verbose=verbose) as handle:
+        from apigw_enrichment.sources.firehose import InvalidEventError, validate_event  # noqa: PLC0415
+
+        for path, event in events:
+            try:
+                validate_event(event)
+            except InvalidEventError as error:
+                raise InputError(f"{path}: {error}") from None
+            click.echo(f"== {path}: {len(event['records'])} records")
+            sys.stdout.flush()
+            rows = rows_of(handle(event))
+            results.update(row.result for row in rows)
+            statuses.update(row.status for row in rows if row.result == "Ok")
+            print_table(rows)
     click.echo("== summary")
     click.echo("  by result: " + ", ".join(f"{name} {count}" for name, count in sorted(results.items())))
     click.echo("  by status: " + ", ".join(f"{name} {count}" for name, count in sorted(statuses.items())))

@@ -1,8 +1,8 @@
 """The `apigw-logs` command: a click group, and one short command per subcommand.
 
 Each subcommand's work lives in a module of its own beside this one (invoke.py for `invoke`);
-a command here only declares its arguments and hands them over. The ones to come, `report`,
-`audit` and `attach`, will each be a module beside invoke.py and a command below.
+a command here only declares its arguments and hands them over (report.py for `report`). The ones
+to come, `audit` and `attach`, will each be a module beside invoke.py and a command below.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from apigw_logs import delete_bucket, invoke
+from apigw_logs import delete_bucket, invoke, report
 
 
 class BadInput(click.ClickException):
@@ -50,6 +50,38 @@ def invoke_command(events: tuple[Path, ...], account: Path | None, *, verbose: b
     try:
         invoke.run(events, account, verbose=verbose)
     except invoke.InputError as error:
+        raise BadInput(str(error)) from None
+
+
+@cli.command(name="report")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--since", metavar="ISO8601", help="Count requests made at or after this time (UTC if no offset).")
+@click.option("--until", metavar="ISO8601", help="Count requests made before this time (UTC if no offset).")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(report.FORMATS),
+    default="table",
+    show_default=True,
+    help="table: for people; json: every section; csv: the customers, for a billing spreadsheet.",
+)
+@click.option(
+    "--html",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write one self-contained page (charts and tables) that opens offline.",
+)
+def report_command(path: Path, since: str | None, until: str | None, output: report.Format, html: Path | None) -> None:
+    """Report on a local copy of the log bucket: requests, errors and latency per customer and plan.
+
+    PATH is the copy (e.g. from `aws s3 sync s3://BUCKET ./copy`) or any folder below it. Every
+    .json.gz and .json object below it is read, except those under errors/ (the records under
+    errors/processing-failed/ are counted as failures). The project's SQL (the queries Athena runs)
+    runs locally in DuckDB. Requests are counted by request time, not by the object's hour.
+    """
+    try:
+        report.run(path, since, until, output, html)
+    except report.ReportError as error:
         raise BadInput(str(error)) from None
 
 
