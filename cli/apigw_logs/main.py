@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from apigw_logs import delete_bucket, invoke, report
+from apigw_logs import delete_bucket, demo, invoke, report
 
 
 class BadInput(click.ClickException):
@@ -82,6 +82,43 @@ def report_command(path: Path, since: str | None, until: str | None, output: rep
     try:
         report.run(path, since, until, output, html)
     except report.ReportError as error:
+        raise BadInput(str(error)) from None
+
+
+@cli.command(name="demo")
+@click.option(
+    "--out",
+    metavar="DIR",
+    default=str(demo.DEFAULT_OUT),
+    show_default=True,
+    help="Folder to write the stream's objects to (logs/ and errors/); a previous demo's output there is replaced.",
+)
+@click.option(
+    "--requests",
+    metavar="N",
+    default=str(demo.DEFAULT_REQUESTS),
+    show_default=True,
+    help="Requests in the day of traffic.",
+)
+def demo_command(out: str, requests: str) -> None:
+    """Run the whole job locally: a day of traffic, through the real handler, into a bucket's layout.
+
+    Generates a day of API Gateway access-log lines for the demo account (the same every run),
+    sends them through the real handler in Firehose's batches against an emulated API Gateway,
+    and writes what the stream would deliver: gzipped enriched lines under DIR/logs/dt=.../ and
+    the records that failed under DIR/errors/processing-failed/dt=.../. Nothing reaches AWS.
+    Prints a summary, then the per-customer report.
+    """
+    try:
+        count = int(requests.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise BadInput(f"--requests: {requests!r} is not a whole number") from None
+    out_dir = Path(out)
+    try:
+        summary = demo.run(out_dir, count)
+        demo.print_summary(summary, out_dir)
+        demo.show_report(out_dir)
+    except invoke.InputError as error:
         raise BadInput(str(error)) from None
 
 
