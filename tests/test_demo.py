@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
-import importlib.util
 import json
 import os
 import subprocess
@@ -71,9 +70,10 @@ def test_the_command_succeeds_quietly_and_prints_its_summary(ran):
     assert f"  generated:  {REQUESTS:,} requests and {traffic.MALFORMED_LINES} malformed lines" in lines
     assert f"  by result:  Ok {REQUESTS:,}, ProcessingFailed {traffic.MALFORMED_LINES}" in lines
     assert f"  output:     {out}/  (laid out as the stream's bucket)" in lines
-    if importlib.util.find_spec("apigw_logs.report") is not None:
-        assert (out / "report.html").is_file()
-        assert f"  the report as a page: {out / 'report.html'}" in lines
+    assert f"== report: apigw-logs report {out} --html {out / 'report.html'}" in lines
+    assert "Customers" in lines and "Acme Corp" in result.stdout, "the per-customer report follows"
+    assert lines[-1] == f"  the report as a page: {out / 'report.html'}"
+    assert (out / "report.html").read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
 
 
 def test_every_log_object_is_gzipped_enriched_json_lines_in_its_arrival_hour(ran):
