@@ -1,6 +1,6 @@
 -- Per-customer report: requests, client (4xx) and server (5xx) errors, and latency percentiles,
 -- for each customer and usage plan, among enriched requests. Busiest first.
--- Requests are counted by request time (UTC) between the bounds below; the partition filter
+-- Requests are counted by request time (UTC) between the bounds (since, until); the partition filter
 -- (Firehose's arrival hour) is an hour wider on each side, so no request near a boundary is lost.
 WITH bounds AS (
     SELECT

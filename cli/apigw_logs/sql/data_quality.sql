@@ -1,6 +1,6 @@
 -- Data quality: how many records carry each enrichment status, and how many failed processing
 -- (kept by Firehose under errors/processing-failed/), each with its share of all records.
--- Records are counted by request time (UTC; failures by their arrival time) between the bounds below;
+-- Records are counted by request time (UTC; failures by their arrival time) between the bounds (since, until);
 -- the partition filter (Firehose's arrival hour) is an hour wider on each side, so that no record near
 -- a boundary is lost.
 WITH bounds AS (

@@ -1,5 +1,5 @@
 -- Requests per customer, usage plan and day (UTC), among enriched requests.
--- Requests are counted by request time (UTC) between the bounds below; the partition filter
+-- Requests are counted by request time (UTC) between the bounds (since, until); the partition filter
 -- (Firehose's arrival hour) is an hour wider on each side, so no request near a boundary is lost.
 WITH bounds AS (
     SELECT

@@ -1,6 +1,6 @@
 -- Calls with API keys that no usage plan holds on the stage called: an abuse signal. A key that
 -- exists but is on no plan for that stage still names its customer. Most calls first.
--- Requests are counted by request time (UTC) between the bounds below; the partition filter
+-- Requests are counted by request time (UTC) between the bounds (since, until); the partition filter
 -- (Firehose's arrival hour) is an hour wider on each side, so no request near a boundary is lost.
 WITH bounds AS (
     SELECT
