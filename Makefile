@@ -17,8 +17,6 @@ PY := $(VENV)/bin/python
 # sam build needs the runtime's python3.13 on PATH.
 SAM_ENV := PATH="$(dir $(PYTHON)):$$PATH" AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-$(LOCAL_REGION)}"
 
-EVENTS ?= events/raw_key_format.json events/recommended_format.json events/camel_case.json events/malformed.json
-
 .PHONY: help
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,8 +53,9 @@ demo: $(DEV) ## The whole job locally: a day of traffic through the real handler
 	$(VENV)/bin/apigw-logs demo
 
 .PHONY: bench
-bench: $(DEV) ## Benchmark the handler against the floor and a naive transformer; memory, cold start (not a test)
+bench: $(DEV) ## Benchmark the handler (floor, naive, memory, cold start) and the report (100 k and 1 M records); not a test
 	$(PY) -m bench.run
+	$(PY) -m bench.report
 
 .PHONY: lint
 lint: $(DEV) ## ruff: lint and format check
