@@ -472,3 +472,24 @@ def test_the_window_replaces_the_bounds_and_nothing_else():
     assert "CAST('2025-11-21 09:00:00+00:00' AS TIMESTAMPTZ) AS since" in sql
     assert "CAST(NULL AS TIMESTAMPTZ) AS until" in sql
     assert "CURRENT_TIMESTAMP" not in sql
+
+
+def test_a_customer_with_two_keys_is_one_row_and_a_key_without_a_customer_id_is_its_own(tmp_path):
+    # GIVEN one customer calling with two keys (two key names, one customerId), and two keys
+    # without a customerId, each its own customer by name
+    requests = [
+        *[Request(at("2025-11-21T09:00:00"), customer=("cust-acme-001", "Acme Corp"))] * 3,
+        *[Request(at("2025-11-21T09:05:00"), customer=("cust-acme-001", "Acme Corp (mobile app)"))] * 2,
+        *[Request(at("2025-11-21T09:10:00"), customer=(None, "Initech"))] * 4,
+        Request(at("2025-11-21T09:20:00"), customer=(None, "Hooli")),
+    ]
+    write_requests(tmp_path, requests)
+    # WHEN reported
+    customers = without_latency(report_json(tmp_path)["customers"])
+    # THEN Acme is one row of 5 requests under its first key name; Initech and Hooli are two rows
+    assert customers == expected_customers(requests)
+    assert [(row["customer_id"], row["customer_name"], row["requests"]) for row in customers] == [
+        ("cust-acme-001", "Acme Corp", 5),
+        (None, "Initech", 4),
+        (None, "Hooli", 1),
+    ]

@@ -30,7 +30,7 @@ class Request:
     at: datetime  # the request time (UTC)
     status: int = 200
     latency_ms: int = 20
-    customer: tuple[str, str] | None = ("cust-acme-001", "Acme Corp")  # id, name
+    customer: tuple[str | None, str] | None = ("cust-acme-001", "Acme Corp")  # id (None: the key has none), name
     plan: tuple[str, str] | None = ("pl0gold001", "Gold")  # id, name
     enrichment_status: str = "enriched"
     method: str = "GET"
@@ -147,18 +147,23 @@ def expected_totals(requests: Iterable[Request], failures: int = 0) -> dict[str,
 
 
 def expected_customers(requests: Iterable[Request]) -> list[dict[str, Any]]:
-    """customer_report.sql's rows, without the latency percentiles (approximate in both engines)."""
+    """customer_report.sql's rows, without the latency percentiles (approximate in both engines).
+
+    A customer is its customerId, or, for a key without one, the key's name; its name is the
+    first of its keys' names.
+    """
     groups: dict[tuple[Any, ...], list[Request]] = {}
     for request in requests:
         if request.enrichment_status == "enriched":
-            key = (*(request.customer or (None, None)), *(request.plan or (None, None)))
+            customer_id, name = request.customer or (None, None)
+            key = (customer_id if customer_id is not None else ("name", name), *(request.plan or (None, None)))
             groups.setdefault(key, []).append(request)
     rows = [
         {
-            "customer_id": key[0],
-            "customer_name": key[1],
-            "usage_plan_id": key[2],
-            "usage_plan_name": key[3],
+            "customer_id": group[0].customer[0] if group[0].customer else None,
+            "customer_name": min(r.customer[1] for r in group if r.customer) if group[0].customer else None,
+            "usage_plan_id": key[1],
+            "usage_plan_name": key[2],
             "requests": len(group),
             "client_errors": sum(400 <= r.status <= 499 for r in group),
             "server_errors": sum(500 <= r.status <= 599 for r in group),

@@ -1,5 +1,6 @@
 -- Per-customer report: requests, client (4xx) and server (5xx) errors, and latency percentiles,
--- for each customer and usage plan, among enriched requests. Busiest first.
+-- for each customer and usage plan, among enriched requests. Busiest first. A customer is its API
+-- keys' customerId (a key without one is its own customer, by name); its name is its keys' first name.
 -- Requests are counted by request time (UTC) between the bounds (since, until); the partition filter
 -- (Firehose's arrival hour) is an hour wider on each side, so no request near a boundary is lost.
 WITH bounds AS (
@@ -14,6 +15,7 @@ requests AS (
         try_cast(response_latency AS integer) AS latency_ms,
         customer_id,
         customer_name,
+        coalesce(customer_id, customer_name) AS customer_key,  -- the customer: its customerId, or the key's name
         usage_plan_id,
         usage_plan_name,
         enrichment_status
@@ -23,8 +25,8 @@ requests AS (
       AND (bounds.until IS NULL OR dt <= date_format(bounds.until + INTERVAL '1' HOUR, '%Y-%m-%d-%H'))
 )
 SELECT
-    customer_id,
-    customer_name,
+    max(customer_id) AS customer_id,
+    min(customer_name) AS customer_name,
     usage_plan_id,
     usage_plan_name,
     count(*) AS requests,
@@ -37,5 +39,5 @@ CROSS JOIN bounds
 WHERE enrichment_status = 'enriched'
   AND (bounds.since IS NULL OR requested_at >= bounds.since)
   AND (bounds.until IS NULL OR requested_at < bounds.until)
-GROUP BY customer_id, customer_name, usage_plan_id, usage_plan_name
+GROUP BY customer_key, usage_plan_id, usage_plan_name
 ORDER BY requests DESC, customer_id, usage_plan_id

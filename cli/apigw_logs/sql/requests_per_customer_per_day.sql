@@ -13,6 +13,7 @@ requests AS (
         try_cast(response_latency AS integer) AS latency_ms,
         customer_id,
         customer_name,
+        coalesce(customer_id, customer_name) AS customer_key,  -- the customer: its customerId, or the key's name
         usage_plan_id,
         usage_plan_name,
         enrichment_status
@@ -23,8 +24,8 @@ requests AS (
 )
 SELECT
     date_trunc('day', requested_at) AS day,
-    customer_id,
-    customer_name,
+    max(customer_id) AS customer_id,
+    min(customer_name) AS customer_name,
     usage_plan_id,
     usage_plan_name,
     count(*) AS requests
@@ -33,5 +34,5 @@ CROSS JOIN bounds
 WHERE enrichment_status = 'enriched'
   AND (bounds.since IS NULL OR requested_at >= bounds.since)
   AND (bounds.until IS NULL OR requested_at < bounds.until)
-GROUP BY date_trunc('day', requested_at), customer_id, customer_name, usage_plan_id, usage_plan_name
+GROUP BY date_trunc('day', requested_at), customer_key, usage_plan_id, usage_plan_name
 ORDER BY day, requests DESC, customer_id, usage_plan_id

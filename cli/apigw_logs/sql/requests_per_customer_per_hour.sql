@@ -13,6 +13,7 @@ requests AS (
         try_cast(response_latency AS integer) AS latency_ms,
         customer_id,
         customer_name,
+        coalesce(customer_id, customer_name) AS customer_key,  -- the customer: its customerId, or the key's name
         enrichment_status
     FROM access_logs
     CROSS JOIN bounds
@@ -21,13 +22,13 @@ requests AS (
 )
 SELECT
     date_trunc('hour', requested_at) AS hour,
-    customer_id,
-    customer_name,
+    max(customer_id) AS customer_id,
+    min(customer_name) AS customer_name,
     count(*) AS requests
 FROM requests
 CROSS JOIN bounds
 WHERE enrichment_status = 'enriched'
   AND (bounds.since IS NULL OR requested_at >= bounds.since)
   AND (bounds.until IS NULL OR requested_at < bounds.until)
-GROUP BY date_trunc('hour', requested_at), customer_id, customer_name
+GROUP BY date_trunc('hour', requested_at), customer_key
 ORDER BY hour, requests DESC, customer_id

@@ -13,6 +13,7 @@ requests AS (
         try_cast(response_latency AS integer) AS latency_ms,
         customer_id,
         customer_name,
+        coalesce(customer_id, customer_name) AS customer_key,  -- the customer: its customerId, or the key's name
         method,
         resource_path,
         enrichment_status
@@ -24,19 +25,22 @@ requests AS (
 SELECT customer_id, customer_name, method, resource_path, requests, server_errors, rank
 FROM (
     SELECT
-        customer_id,
-        customer_name,
+        max(customer_id) AS customer_id,
+        min(customer_name) AS customer_name,
         method,
         resource_path,
         count(*) AS requests,
         count_if(status_code BETWEEN 500 AND 599) AS server_errors,
-        row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, method, resource_path) AS rank
+        row_number() OVER (
+            PARTITION BY customer_key
+            ORDER BY count(*) DESC, method, resource_path
+        ) AS rank
     FROM requests
     CROSS JOIN bounds
     WHERE enrichment_status = 'enriched'
       AND (bounds.since IS NULL OR requested_at >= bounds.since)
       AND (bounds.until IS NULL OR requested_at < bounds.until)
-    GROUP BY customer_id, customer_name, method, resource_path
+    GROUP BY customer_key, method, resource_path
 ) AS ranked
 WHERE rank <= 10
 ORDER BY customer_id, rank
