@@ -169,3 +169,19 @@ def test_the_table_shows_the_reason_the_handler_counted(tmp_path):
     assert [row[1] for row in rows(ran.out, "ProcessingFailed")] == ["invalid_base64", "empty", "empty"]
     (logged,) = [json.loads(line) for line in ran.err.splitlines() if '"batch transformed"' in line]
     assert logged["failure_reasons"] == {"invalid_base64": 1, "empty": 2}
+
+
+def test_a_hundred_events_and_more_stay_quiet_without_verbose(tmp_path):
+    # GIVEN 101 event files: with metrics disabled Powertools never clears them, and at a
+    # hundred values a metric it would print EMF on its own
+    record = {"recordId": "1", "data": "eyJhcGlfaWQiOiJhMWIyYzNkNGU1Iiwic3RhZ2UiOiJwcm9kIiwia2V5X2lkIjoiLSJ9"}
+    paths = []
+    for n in range(101):
+        path = tmp_path / f"event-{n:03d}.json"
+        path.write_text(json.dumps({"records": [record]}))
+        paths.append(str(path))
+    # WHEN they are run without --verbose
+    ran = apigw_logs("invoke", *paths)
+    # THEN nothing reaches stderr, and every record is answered
+    assert (ran.code, ran.err) == (0, "")
+    assert "by result: Ok 101" in ran.out

@@ -216,14 +216,9 @@ def run(out: Path = DEFAULT_OUT, requests: int = DEFAULT_REQUESTS) -> Summary:
     logs = S3Writer(out, LOGS_PREFIX, rng)
     errors = S3Writer(out, f"{ERRORS_PREFIX}{PROCESSING_FAILED}/", rng)
     with emulated_handler(account, account_path) as handle:
-        from apigw_enrichment.telemetry import metrics  # noqa: PLC0415 - after the isolation, as the handler
-
         first = 0
         for batch in processor_batches(records):
             answers = handle(firehose_event(batch, first))
-            # Metrics are disabled (as with invoke), and Powertools then never clears them: at a
-            # hundred values a metric, it would print them anyway. Each batch's go, unpublished.
-            metrics.clear_metrics()
             first += len(batch.records)
             summary.batches += 1
             deliver(batch, answers, logs.add, errors.add, summary)

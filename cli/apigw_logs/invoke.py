@@ -141,7 +141,7 @@ def emulated_handler(
     from moto import mock_aws  # noqa: PLC0415
 
     from apigw_enrichment import handler as app  # noqa: PLC0415
-    from apigw_enrichment.telemetry import instrumented, logger  # noqa: PLC0415
+    from apigw_enrichment.telemetry import instrumented, logger, metrics  # noqa: PLC0415
     from apigw_logs.emulator import AccountFileError, seed_account  # noqa: PLC0415
 
     # The handler as Lambda runs it (logging context, metrics, tracing), answering with the
@@ -150,8 +150,13 @@ def emulated_handler(
 
     def run_event(event: dict[str, Any]) -> list[Answer]:
         # EMF metrics are printed by Powertools; send them to stderr with the logs.
-        with contextlib.redirect_stdout(sys.stderr):
-            return handle(event, LocalContext())
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                return handle(event, LocalContext())
+        finally:
+            # Without --verbose metrics are disabled, and Powertools then never clears them: at a
+            # hundred values a metric it would print them anyway. Each event's go, unpublished.
+            metrics.clear_metrics()
 
     previous_stream = logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
     try:
