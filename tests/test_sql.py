@@ -33,3 +33,13 @@ def test_each_report_parses_as_trino_with_a_bounds_window_and_an_hour_wider_part
     # Requests are filtered by request time, and the arrival-hour partitions an hour wider.
     assert "requested_at >= bounds.since" in text or "arrived_at >= bounds.since" in text
     assert "bounds.since - INTERVAL '1' HOUR" in text and "bounds.until + INTERVAL '1' HOUR" in text
+
+
+@pytest.mark.parametrize("path", REPORTS, ids=[path.stem for path in REPORTS])
+def test_no_division_has_a_decimal_literal_which_trino_would_round_to_its_scale(path):
+    # In Trino 1.0 is DECIMAL(2,1), and a decimal quotient keeps the larger scale of the two:
+    # count_if(...) * 1.0 / count(*) is rounded to one place, 0.0326 to 0.0. A double does not.
+    tree = sqlglot.parse_one(path.read_text(encoding="utf-8"), read="trino")
+    for division in tree.find_all(exp.Div):
+        literals = [node for node in division.find_all(exp.Literal) if not node.is_string]
+        assert all("." not in node.this for node in literals), division.sql("trino")

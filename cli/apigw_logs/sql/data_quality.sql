@@ -10,7 +10,7 @@ WITH bounds AS (
 ),
 requests AS (
     SELECT
-        from_unixtime(try_cast(request_time_epoch AS bigint) / 1000.0) AS requested_at,
+        from_unixtime(try_cast(request_time_epoch AS bigint) / 1e3) AS requested_at,
         try_cast(status AS integer) AS status_code,
         try_cast(response_latency AS integer) AS latency_ms,
         enrichment_status
@@ -20,7 +20,7 @@ requests AS (
       AND (bounds.until IS NULL OR dt <= date_format(bounds.until + INTERVAL '1' HOUR, '%Y-%m-%d-%H'))
 ),
 failures AS (
-    SELECT from_unixtime(try_cast(arrivaltimestamp AS bigint) / 1000.0) AS arrived_at
+    SELECT from_unixtime(try_cast(arrivaltimestamp AS bigint) / 1e3) AS arrived_at
     FROM processing_errors
     CROSS JOIN bounds
     WHERE (bounds.since IS NULL OR dt >= date_format(bounds.since - INTERVAL '1' HOUR, '%Y-%m-%d-%H'))
@@ -43,6 +43,6 @@ counted AS (
 SELECT
     outcome,
     records,
-    round(records * 1.0 / nullif(sum(records) OVER (), 0), 4) AS share
+    round(CAST(records AS double) / nullif(sum(records) OVER (), 0), 4) AS share
 FROM counted
 ORDER BY records DESC, outcome

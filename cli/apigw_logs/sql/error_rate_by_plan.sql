@@ -8,7 +8,7 @@ WITH bounds AS (
 ),
 requests AS (
     SELECT
-        from_unixtime(try_cast(request_time_epoch AS bigint) / 1000.0) AS requested_at,
+        from_unixtime(try_cast(request_time_epoch AS bigint) / 1e3) AS requested_at,
         try_cast(status AS integer) AS status_code,
         try_cast(response_latency AS integer) AS latency_ms,
         usage_plan_id,
@@ -25,8 +25,8 @@ SELECT
     count(*) AS requests,
     count_if(status_code BETWEEN 400 AND 499) AS client_errors,
     count_if(status_code BETWEEN 500 AND 599) AS server_errors,
-    round(count_if(status_code BETWEEN 400 AND 499) * 1.0 / count(*), 4) AS client_error_rate,
-    round(count_if(status_code BETWEEN 500 AND 599) * 1.0 / count(*), 4) AS server_error_rate
+    round(CAST(count_if(status_code BETWEEN 400 AND 499) AS double) / count(*), 4) AS client_error_rate,
+    round(CAST(count_if(status_code BETWEEN 500 AND 599) AS double) / count(*), 4) AS server_error_rate
 FROM requests
 CROSS JOIN bounds
 WHERE enrichment_status = 'enriched'

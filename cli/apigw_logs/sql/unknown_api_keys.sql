@@ -9,7 +9,7 @@ WITH bounds AS (
 ),
 requests AS (
     SELECT
-        from_unixtime(try_cast(request_time_epoch AS bigint) / 1000.0) AS requested_at,
+        from_unixtime(try_cast(request_time_epoch AS bigint) / 1e3) AS requested_at,
         try_cast(status AS integer) AS status_code,
         try_cast(response_latency AS integer) AS latency_ms,
         api_id,
