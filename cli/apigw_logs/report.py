@@ -133,7 +133,10 @@ def parse_time(value: str | None, option: str) -> datetime | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 with a positive offset, 9999-12-31 with a negative one
+        raise ReportError(f"{option} {value!r}: out of range once in UTC") from None
 
 
 def window_of(since: str | None, until: str | None) -> Window:
@@ -182,8 +185,14 @@ def walk(root: Path) -> Iterator[Path]:
     for folder, folders, names in os.walk(root, onerror=fail):
         folders.sort()
         for name in sorted(names):
-            if is_object(name):
-                yield Path(folder, name)
+            if not is_object(name):
+                continue
+            path = Path(folder, name)
+            # Only a regular file (or a link to one) is an object: opening a FIFO would wait forever.
+            if path.is_file():
+                yield path
+            else:
+                click.echo(f"Warning: skipped {path}: not a regular file", err=True)
 
 
 def find_objects(root: Path) -> list[LogObject]:
@@ -228,10 +237,12 @@ class Store:
         self.connection = duckdb.connect(str(folder / "report.duckdb"))
         spill = folder / "spill"
         spill.mkdir()
+        self._links = folder / "links"
+        self._links.mkdir()
         for statement in (
             "SET TimeZone = 'UTC'",
             f"SET memory_limit = '{MEMORY_LIMIT}'",
-            f"SET temp_directory = '{spill.as_posix()}'",
+            "SET temp_directory = '" + spill.as_posix().replace("'", "''") + "'",
             "SET preserve_insertion_order = false",
         ):
             self.connection.execute(statement)
@@ -268,7 +279,12 @@ class Store:
     def ingest(self, obj: LogObject) -> None:
         """Add one object's records to its table, all or none (one statement). Raises duckdb.Error."""
         statement, columns = self._statements[obj.table]
-        self.connection.execute(statement, {"path": str(obj.path), "columns": columns, "partition": obj.partition})
+        # read_json takes its path as a glob: a name holding * ? [ would read other objects, or none.
+        # A link with a plain name (its suffix kept, for the compression) reads exactly this one.
+        link = self._links / f"object{''.join(obj.path.suffixes[-2:])}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(obj.path)
+        self.connection.execute(statement, {"path": str(link), "columns": columns, "partition": obj.partition})
 
     def query(self, sql: str) -> list[Row]:
         cursor = self.connection.execute(sql)
@@ -319,6 +335,7 @@ def localize(sql: str, window: Window) -> exp.Expr:
     - The `bounds` CTE's select list becomes the window's two literals (typed NULLs for none).
     - from_unixtime(x) becomes from_unixtime(x if x is a timestamp at all, else NULL): DuckDB
       fails the whole query on one out-of-range epoch; here such a record has no request time.
+    - count_if(c) becomes count_if(coalesce(c, false)), Trino's 0 where DuckDB would give NULL.
     """
     tree = sqlglot.parse_one(sql, read="trino")
     ctes = [cte for cte in tree.find_all(exp.CTE) if cte.alias == "bounds"]
@@ -344,6 +361,10 @@ def localize(sql: str, window: Window) -> exp.Expr:
                 ]
             ),
         )
+    # count_if counts the rows whose condition is true: Trino gives 0 when none is, DuckDB NULL
+    # when every condition is NULL (a status that is not a number). Make the condition false.
+    for counted in list(tree.find_all(exp.CountIf)):
+        counted.set("this", exp.Coalesce(this=counted.this.copy(), expressions=[exp.false()]))
     return tree
 
 
@@ -478,10 +499,21 @@ def print_json(report: Report) -> None:
     click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula; names come from API keys.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula, quoted so that it stays text."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def print_csv(report: Report) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(CUSTOMER_COLUMNS)
-    writer.writerows([row[column] for column in CUSTOMER_COLUMNS] for row in report.sections["customers"])
+    writer.writerows(
+        [spreadsheet_safe(row[column]) for column in CUSTOMER_COLUMNS] for row in report.sections["customers"]
+    )
 
 
 def cell(value: Any) -> Text:
@@ -514,7 +546,9 @@ def print_tables(report: Report) -> None:
     plans = ("usage_plan_id", "usage_plan_name", "requests", "client_errors", "server_errors")
     unknown = ("api_id", "stage", "key_id", "customer_id", "customer_name", "requests", "first_seen", "last_seen")
     parts = (
-        Text(f"{span.capitalize()} (by request time, UTC); objects read: {read}, skipped: {len(report.skipped)}"),
+        Text(
+            f"{span[:1].upper()}{span[1:]} (by request time, UTC); objects read: {read}, skipped: {len(report.skipped)}"
+        ),
         table_of("Totals", totals, ("outcome", "records")),
         table_of("Customers", data["customers"], CUSTOMER_COLUMNS),
         table_of("Plans", data["plans"], (*plans, "client_error_rate", "server_error_rate")),
@@ -549,4 +583,8 @@ def run(path: Path, since: str | None, until: str | None, output: Format, html: 
     report = build(path, window, progress=sys.stderr.isatty())
     if html is not None:
         write_html(report, html)
-    {"json": print_json, "csv": print_csv, "table": print_tables}[output](report)
+    try:
+        {"json": print_json, "csv": print_csv, "table": print_tables}[output](report)
+        sys.stdout.flush()
+    except OSError as error:  # a full disk, a closed pipe
+        raise ReportError(f"cannot write the report: {error.strerror or error}") from None

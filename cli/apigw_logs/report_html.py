@@ -161,13 +161,14 @@ def nothing(axes: Axes, message: str) -> None:
 def time_series(report: Mapping[str, Any]) -> tuple[str, timedelta, list[Row]]:
     """By the hour for a short window (or short data), by the day otherwise."""
     window = report["window"]
-    hourly = report["hourly"]
+    # A request with no usable request time has no hour: nowhere on a time axis.
+    hourly = [row for row in report["hourly"] if row["hour"] is not None]
     moments = [parse(row["hour"]) for row in hourly]
     start = parse(window["since"]) if window["since"] else min(moments, default=None)
     end = parse(window["until"]) if window["until"] else max(moments, default=None)
     if start is None or end is None or end - start <= HOURLY_UP_TO:
         return "hour", timedelta(hours=1), hourly
-    return "day", timedelta(days=1), report["daily"]
+    return "day", timedelta(days=1), [row for row in report["daily"] if row["day"] is not None]
 
 
 def requests_over_time(report: Mapping[str, Any]) -> str:
