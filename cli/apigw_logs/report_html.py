@@ -23,6 +23,8 @@ from matplotlib import dates as mdates
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from apigw_logs.report import CUSTOMER_COLUMNS
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
@@ -41,17 +43,7 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "customers",
         "Customers",
-        (
-            "customer_id",
-            "customer_name",
-            "usage_plan_id",
-            "usage_plan_name",
-            "requests",
-            "client_errors",
-            "server_errors",
-            "latency_p50_ms",
-            "latency_p95_ms",
-        ),
+        CUSTOMER_COLUMNS,
     ),
     (
         "plans",

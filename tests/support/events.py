@@ -43,3 +43,16 @@ def decoded(response: dict[str, Any]) -> list[tuple[str, str, bytes]]:
 
 def ok_objects(response: dict[str, Any]) -> list[dict[str, Any]]:
     return [json.loads(data) for _, result, data in decoded(response) if result == "Ok"]
+
+
+# A record as the function writes it: its fields, a masked key, then the five.
+ENRICHED_RECORD = {
+    "api_id": "a1",
+    "key_id": "k1",
+    "api_key": "****a1f3",
+    "usage_plan_id": "p1",
+    "usage_plan_name": "Gold",
+    "customer_id": None,
+    "customer_name": "Acme",
+    "enrichment_status": "enriched",
+}

@@ -18,6 +18,7 @@ from apigw_enrichment.fields import (
     is_enriched,
     recommended_fields,
 )
+from tests.support.events import ENRICHED_RECORD as ENRICHED
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
@@ -62,17 +63,6 @@ def test_the_docs_athena_table_has_a_column_for_each_of_the_five_fields():
 
 
 # --- is_enriched: a record carrying the five fields as the function writes them ---
-
-ENRICHED = {
-    "api_id": "a1",
-    "key_id": "k1",
-    "api_key": "****a1f3",
-    "usage_plan_id": "p1",
-    "usage_plan_name": "Gold",
-    "customer_id": None,
-    "customer_name": "Acme",
-    "enrichment_status": "enriched",
-}
 
 
 def test_an_enriched_record_is_recognised_whatever_its_status():

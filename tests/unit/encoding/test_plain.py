@@ -14,6 +14,7 @@ from apigw_enrichment.encoding.plain import PlainRecord, copy_data, encode_line,
 from apigw_enrichment.enrichment.directory import LOOKUP_UNAVAILABLE, NO_API_KEY, Enrichment
 from apigw_enrichment.fields import ENRICHMENT_FIELDS, EnrichmentStatus, is_enriched
 from apigw_enrichment.formats.json_line import parse_object
+from tests.support.events import ENRICHED_RECORD as ENRICHED
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -23,16 +24,6 @@ json_values = st.recursive(
 
 json_objects = st.dictionaries(st.text(), json_values, max_size=8)
 
-ENRICHED = {
-    "api_id": "a1",
-    "key_id": "k1",
-    "api_key": "****a1f3",
-    "usage_plan_id": "p1",
-    "usage_plan_name": "Gold",
-    "customer_id": None,
-    "customer_name": "Acme",
-    "enrichment_status": "enriched",
-}
 
 # The enrichment enrichment/test_directory.py's directory gives (api1, prod, k1).
 GOLD_ACME = Enrichment(EnrichmentStatus.ENRICHED, "gold", "Gold", "c-1", "Acme")
