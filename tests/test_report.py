@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from apigw_enrichment import handler as app
 from apigw_enrichment.fields import log_columns
-from apigw_logs import report
+from apigw_logs import queries, report
 from apigw_logs.main import cli
 from tests.support.bucket_copy import (
     Request,
@@ -436,10 +436,10 @@ def test_the_installed_command_prints_json_and_no_progress_when_not_a_terminal(b
 
 
 def test_every_sql_file_is_a_section_of_the_report():
-    assert set(report.SECTIONS.values()) == set(report.report_names())
+    assert set(report.SECTIONS.values()) == set(queries.names())
 
 
-@pytest.mark.parametrize("name", report.report_names())
+@pytest.mark.parametrize("name", queries.names())
 @pytest.mark.parametrize(
     "window",
     [
@@ -467,7 +467,7 @@ def test_every_sql_file_runs_on_duckdb(bucket, tmp_path, name, window):
 
 
 def test_the_window_replaces_the_bounds_and_nothing_else():
-    tree = report.localize(report.sql_text("customer_report"), report.Window(at("2025-11-21T09:00:00"), None))
+    tree = report.localize(queries.source("customer_report"), report.Window(at("2025-11-21T09:00:00"), None))
     sql = tree.sql(dialect="duckdb")
     assert "CAST('2025-11-21 09:00:00+00:00' AS TIMESTAMPTZ) AS since" in sql
     assert "CAST(NULL AS TIMESTAMPTZ) AS until" in sql

@@ -21,7 +21,6 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +42,7 @@ from apigw_enrichment.fields import (
     EnrichmentStatus,
     log_columns,
 )
+from apigw_logs import queries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -312,18 +312,6 @@ def plain(value: Any) -> Any:
 # -- The queries ---------------------------------------------------------------------------------
 
 
-def sql_text(name: str) -> str:
-    return (resources.files("apigw_logs") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
-
-
-def report_names() -> list[str]:
-    return sorted(
-        entry.name.removesuffix(".sql")
-        for entry in (resources.files("apigw_logs") / "sql").iterdir()
-        if entry.name.endswith(".sql")
-    )
-
-
 def bound(moment: datetime | None) -> exp.Expr:
     value = exp.null() if moment is None else exp.Literal.string(moment.isoformat(sep=" "))
     return exp.cast(value, exp.DataType.build("TIMESTAMPTZ", dialect="duckdb"))
@@ -379,7 +367,7 @@ def as_text(tree: exp.Expr, columns: set[str]) -> exp.Expr:
 
 
 def run_query(store: Store, name: str, window: Window) -> list[Row]:
-    tree = localize(sql_text(name), window)
+    tree = localize(queries.source(name), window)
     columns = store.timestamp_columns(tree.sql(dialect="duckdb"))
     return store.query(as_text(tree, columns).sql(dialect="duckdb"))
 
