@@ -66,7 +66,7 @@ REINGESTED_MARK = b"\x1e"
 def read_reingested(data: str) -> tuple[bytes, dict[str, Any]] | None:
     """(the line, its object) if `data` is a copy this function re-ingested, else None.
 
-    Only reached for data read_record refused: the mark makes a copy unreadable as JSON, so
+    Only reached for data that could not be read as a JSON line: the mark makes a copy no JSON, so
     the usual record pays nothing for this check.
     """
     try:
