@@ -56,6 +56,36 @@ def recommended_fields() -> dict[str, str]:
     return dict(_FIELD.findall(RECOMMENDED_ACCESS_LOG_FORMAT))
 
 
+CONTEXT_PREFIX = "$context."
+
+# Where the rule in field_name would give a longer name than the recommended format has always
+# used. integrationLatency is the older spelling of integration.latency: one meaning, one name.
+_FIELD_NAMES = {
+    "httpMethod": "method",
+    "identity.apiKeyId": "key_id",
+    "error.messageString": "error_message",
+    "integrationLatency": "integration_latency",
+}
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def field_name(variable: str) -> str:
+    """The field a `$context` variable is written under, whatever format the stage logs in.
+
+    A line of a text format (CLF, CSV, XML...) becomes one JSON object with these names, and
+    the recommended JSON format uses them too, so the Glue table and the report read every
+    stage alike. The rule: drop `$context.` and a leading `identity.`, then snake_case each
+    part and join the parts with `_` (`$context.identity.sourceIp` -> `source_ip`,
+    `$context.authorizer.claims.sub` -> `authorizer_claims_sub`), but for the few names in
+    _FIELD_NAMES. `$context.identity.apiKey` is `api_key`, one of the fields masked.
+    """
+    path = variable.removeprefix(CONTEXT_PREFIX)
+    named = _FIELD_NAMES.get(path)
+    if named is not None:
+        return named
+    return "_".join(_WORD_START.sub("_", part).lower() for part in path.removeprefix("identity.").split("."))
+
+
 # Where the stream writes records in the bucket: one Hive-style partition an hour, by Firehose's
 # arrival time (UTC), e.g. logs/dt=2025-11-21-09/. The template's Prefix, the Glue table's
 # partition projection and the local demo's writer all follow these.

@@ -15,6 +15,7 @@ from apigw_enrichment.fields import (
     ENRICHMENT_STATUS,
     RECOMMENDED_ACCESS_LOG_FORMAT,
     EnrichmentStatus,
+    field_name,
     is_enriched,
     recommended_fields,
 )
@@ -25,8 +26,15 @@ TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 OUTPUT_DOC = (ROOT / "docs" / "output.md").read_text(encoding="utf-8")
 
 
-def test_the_templates_access_log_format_output_is_the_recommended_format():
-    assert str(TEMPLATE["Outputs"]["AccessLogFormat"]["Value"]) == RECOMMENDED_ACCESS_LOG_FORMAT
+def test_the_templates_access_log_format_is_the_recommended_format_by_default():
+    assert TEMPLATE["Outputs"]["AccessLogFormat"]["Value"] == {"Ref": "AccessLogFormat"}
+    assert TEMPLATE["Parameters"]["AccessLogFormat"]["Default"] == RECOMMENDED_ACCESS_LOG_FORMAT
+
+
+def test_each_recommended_field_is_named_as_every_format_names_its_variable():
+    assert {name: field_name(variable) for name, variable in recommended_fields().items()} == {
+        name: name for name in recommended_fields()
+    }
 
 
 def test_the_readme_shows_the_recommended_format_as_it_is():
