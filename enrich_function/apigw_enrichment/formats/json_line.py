@@ -32,6 +32,8 @@ class FormatFailure(StrEnum):
     NOT_UTF8 = "not_utf8"
     INVALID_JSON = "invalid_json"
     NOT_OBJECT = "not_object"
+    # A line that is not JSON and that the stage's text format (ACCESS_LOG_FORMAT) did not write.
+    FORMAT_MISMATCH = "format_mismatch"
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
