@@ -22,7 +22,7 @@ TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
 STREAM = RESOURCES["DeliveryStream"]["Properties"]
 S3_DEST = STREAM["ExtendedS3DestinationConfiguration"]
-ACCESS_LOG_FORMAT = str(TEMPLATE["Outputs"]["AccessLogFormat"]["Value"])
+ACCESS_LOG_FORMAT = str(TEMPLATE["Parameters"]["AccessLogFormat"]["Default"])
 
 
 def tool(variable: str) -> str:
@@ -160,7 +160,7 @@ def test_function_runtime_and_settings():
     assert 128 <= globals_["MemorySize"] <= 10240
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= set(globals_["Environment"]["Variables"])
     assert set(function["Environment"]["Variables"]) == {
-        "API_KEY_VALUES", "CACHE_TTL_SECONDS", "MISS_REFRESH_SECONDS", "LOOKUP_BUDGET_SECONDS",
+        "ACCESS_LOG_FORMAT", "API_KEY_VALUES", "CACHE_TTL_SECONDS", "MISS_REFRESH_SECONDS", "LOOKUP_BUDGET_SECONDS",
     }  # fmt: skip
     budget = TEMPLATE["Parameters"]["LookupBudgetSeconds"]
     assert budget["Default"] == 10

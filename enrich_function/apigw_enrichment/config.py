@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from apigw_enrichment.fields import API_KEY_VALUE_FIELDS, RECOMMENDED_ACCESS_LOG_FORMAT
+from apigw_enrichment.formats.template import (
+    API_ID,
+    API_KEY,
+    API_KEY_ID,
+    STAGE,
+    AccessLogFormat,
+    TemplateError,
+    compile_format,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,7 +43,9 @@ LOOKUP_BUDGET_SECONDS = Setting("LOOKUP_BUDGET_SECONDS", "LookupBudgetSeconds", 
 KEY_ID_FIELD = Setting("KEY_ID_FIELD", None, ",".join(DEFAULT_KEY_ID_FIELDS))
 API_ID_FIELD = Setting("API_ID_FIELD", None, ",".join(DEFAULT_API_ID_FIELDS))
 STAGE_FIELD = Setting("STAGE_FIELD", None, ",".join(DEFAULT_STAGE_FIELDS))
+ACCESS_LOG_FORMAT = Setting("ACCESS_LOG_FORMAT", "AccessLogFormat", RECOMMENDED_ACCESS_LOG_FORMAT)
 SETTINGS = (
+    ACCESS_LOG_FORMAT,
     API_KEY_VALUES,
     CACHE_TTL_SECONDS,
     MISS_REFRESH_SECONDS,
@@ -55,6 +68,10 @@ class ApiKeyValuePolicy(StrEnum):
     KEEP = "keep"
 
 
+def _recommended_format() -> AccessLogFormat:
+    return compile_format(RECOMMENDED_ACCESS_LOG_FORMAT)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     key_id_fields: tuple[str, ...] = DEFAULT_KEY_ID_FIELDS
@@ -65,14 +82,22 @@ class Settings:
     miss_refresh_seconds: float = float(MISS_REFRESH_SECONDS.default)
     # The most one invocation spends listing usage plans and keys (retries included).
     lookup_budget_seconds: float = float(LOOKUP_BUDGET_SECONDS.default)
+    # The stages' access-log format, compiled: it reads lines that are not JSON, and says which
+    # field holds the API id, stage, key id and raw key (already merged into the tuples above).
+    log_format: AccessLogFormat = field(default_factory=_recommended_format)
+    # The fields that may hold the raw key: masked, dropped or kept per api_key_values.
+    key_value_fields: tuple[str, ...] = API_KEY_VALUE_FIELDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from environment variables; raise ConfigError on a bad value."""
+        log_format = _log_format(environ)
         return cls(
-            key_id_fields=_field_names(environ, KEY_ID_FIELD),
-            api_id_fields=_field_names(environ, API_ID_FIELD),
-            stage_fields=_field_names(environ, STAGE_FIELD),
+            key_id_fields=_identity_fields(_field_names(environ, KEY_ID_FIELD), log_format, API_KEY_ID),
+            api_id_fields=_identity_fields(_field_names(environ, API_ID_FIELD), log_format, API_ID),
+            stage_fields=_identity_fields(_field_names(environ, STAGE_FIELD), log_format, STAGE),
+            log_format=log_format,
+            key_value_fields=tuple(dict.fromkeys((*API_KEY_VALUE_FIELDS, *log_format.names_for(API_KEY)))),
             api_key_values=_policy(environ),
             cache_ttl_seconds=_seconds(environ, CACHE_TTL_SECONDS),
             miss_refresh_seconds=_seconds(environ, MISS_REFRESH_SECONDS),
@@ -88,6 +113,22 @@ def _field_names(environ: Mapping[str, str], setting: Setting) -> tuple[str, ...
     if any(not part for part in names):
         raise ConfigError(f"{name} must be a field name or a comma-separated list of them, got {raw!r}")
     return names
+
+
+def _log_format(environ: Mapping[str, str]) -> AccessLogFormat:
+    template = environ.get(ACCESS_LOG_FORMAT.env, "").strip() or ACCESS_LOG_FORMAT.default
+    try:
+        return compile_format(template)
+    except TemplateError as error:
+        raise ConfigError(f"{ACCESS_LOG_FORMAT.env} cannot be read: {error}") from None
+
+
+def _identity_fields(configured: tuple[str, ...], log_format: AccessLogFormat, variable: str) -> tuple[str, ...]:
+    """Where a line's API id, stage or key id is: first wherever the format logs `variable`,
+    then the configured names (today's defaults, or the *_FIELD override) that the format does
+    not give to another variable. Lines of other formats on the same stream still use those."""
+    taken = set(log_format.other_names(variable))
+    return tuple(dict.fromkeys((*log_format.names_for(variable), *(name for name in configured if name not in taken))))
 
 
 def _policy(environ: Mapping[str, str]) -> ApiKeyValuePolicy:

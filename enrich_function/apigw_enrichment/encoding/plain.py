@@ -11,6 +11,7 @@ import orjson
 
 from apigw_enrichment.enrichment.masking import apply_key_value_policy
 from apigw_enrichment.failures import RecordError
+from apigw_enrichment.fields import API_KEY_VALUE_FIELDS
 from apigw_enrichment.formats.json_line import exact_numbers
 from apigw_enrichment.sources.firehose import encode_base64
 
@@ -44,44 +45,61 @@ def encode_line(obj: Mapping[str, Any]) -> bytes:
 class PlainRecord:
     """A record the splice cannot write: kept whole, to be written out again."""
 
-    raw: bytes
+    raw: bytes | None  # the JSON it was read from; None: an object read from a text line
     obj: dict[str, Any]
 
 
-def plain_data(record: PlainRecord, enrichment: Enrichment | None, policy: ApiKeyValuePolicy) -> str:
+def plain_data(
+    record: PlainRecord,
+    enrichment: Enrichment | None,
+    policy: ApiKeyValuePolicy,
+    names: tuple[str, ...] = API_KEY_VALUE_FIELDS,
+) -> str:
     """The base64 of a record the splice could not write: its object with the five fields
-    added (None: it passes through), written out again as one line. Raises RecordError if
-    it cannot be written."""
-    exact = exact_numbers(record.raw, record.obj)
+    added (None: it passes through), written out again as one line, its key fields (`names`)
+    handled per the policy. Raises RecordError if it cannot be written."""
+    exact = record.obj if record.raw is None else exact_numbers(record.raw, record.obj)
     try:
-        out = pass_through(exact, policy) if enrichment is None else enrich_object(exact, enrichment, policy)
+        if enrichment is None:
+            out = pass_through(exact, policy, names)
+        else:
+            out = enrich_object(exact, enrichment, policy, names)
     except RecursionError:  # nested deeper than masking can walk (orjson reads 1,024 levels)
         raise RecordError(EncodingFailure.UNENCODABLE) from None
     return encode_base64(encode_line(out))
 
 
-def copy_data(record: PlainRecord, policy: ApiKeyValuePolicy) -> str:
+def copy_data(record: PlainRecord, policy: ApiKeyValuePolicy, names: tuple[str, ...] = API_KEY_VALUE_FIELDS) -> str:
     """The base64 of a copy this function re-ingested, now back from the stream: its line as
     the function wrote it, unless the key-value policy (changed since, say) changes it."""
     raw = record.raw
+    if raw is None:  # pragma: no cover - a copy is always read from its JSON
+        return plain_data(record, None, policy, names)
     one_line = raw.endswith(b"\n") and raw.find(b"\n") == len(raw) - 1 and raw.find(b"\r") == -1
-    if one_line and apply_key_value_policy(record.obj, policy) is record.obj:
+    if one_line and apply_key_value_policy(record.obj, policy, names) is record.obj:
         return encode_base64(raw)
-    return plain_data(record, None, policy)
+    return plain_data(record, None, policy, names)
 
 
-def enrich_object(obj: dict[str, Any], enrichment: Enrichment, policy: ApiKeyValuePolicy) -> dict[str, Any]:
+def enrich_object(
+    obj: dict[str, Any],
+    enrichment: Enrichment,
+    policy: ApiKeyValuePolicy,
+    names: tuple[str, ...] = API_KEY_VALUE_FIELDS,
+) -> dict[str, Any]:
     """The record with its raw key value handled per policy and the five fields added.
 
     Every original field is kept, in order; the five fields come last. `obj` is not changed.
     """
-    enriched = apply_key_value_policy(obj, policy)
+    enriched = apply_key_value_policy(obj, policy, names)
     if enriched is obj:  # the policy changed nothing, so nothing was copied yet
         enriched = dict(obj)
     enriched.update(enrichment.as_fields())
     return enriched
 
 
-def pass_through(obj: dict[str, Any], policy: ApiKeyValuePolicy) -> dict[str, Any]:
+def pass_through(
+    obj: dict[str, Any], policy: ApiKeyValuePolicy, names: tuple[str, ...] = API_KEY_VALUE_FIELDS
+) -> dict[str, Any]:
     """An already enriched record as it is; the key policy still applies, and masking is idempotent."""
-    return apply_key_value_policy(obj, policy)
+    return apply_key_value_policy(obj, policy, names)

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 # One name each, so that "has none of them" is five dict lookups: under half isdisjoint's cost.
 _PLAN_ID, _PLAN_NAME, _CUSTOMER_ID, _CUSTOMER_NAME, _STATUS = ENRICHMENT_FIELDS
-_NAME_TOKENS = {name: b'"' + name.encode() + b'"' for name in API_KEY_VALUE_FIELDS}
 # After a member's name: the colon, then the opening quote of a string value.
 _TO_STRING_VALUE = re.compile(rb'[ \t]*:[ \t]*"')
 
@@ -48,10 +47,12 @@ class SplicePlanner:
     per distinct value. One planner per batch, so what it remembers never grows.
     """
 
-    __slots__ = ("_masks", "_policy")
+    __slots__ = ("_masks", "_names", "_policy", "_tokens")
 
-    def __init__(self, policy: ApiKeyValuePolicy) -> None:
+    def __init__(self, policy: ApiKeyValuePolicy, names: tuple[str, ...] = API_KEY_VALUE_FIELDS) -> None:
         self._policy = policy
+        self._names = names  # the raw key's fields: api_key, apiKey and the format's own name
+        self._tokens = {name: b'"' + name.encode() + b'"' for name in names}
         # value -> (its bytes, its masked bytes); None: masking leaves it as it is.
         self._masks: dict[str, tuple[bytes, bytes] | None] = {}
 
@@ -77,7 +78,7 @@ class SplicePlanner:
         cut, close = end - 1, b"," if obj else b""  # the fields go in place of the brace
         change = None
         if self._policy is not ApiKeyValuePolicy.KEEP:
-            for name in API_KEY_VALUE_FIELDS:
+            for name in self._names:
                 if name in obj:
                     if change is not None:
                         return None  # two raw key fields: rare enough for the plain path
@@ -113,10 +114,11 @@ class SplicePlanner:
         # The line is plain: no backslash, so every quote opens or closes a string and the token
         # is a whole string; no nested member and no name twice. Followed by a colon, it is the
         # one member with this name. (The token may also stand earlier as a value: plain path.)
-        start = raw.find(_NAME_TOKENS[name], 0, end)
+        token = self._tokens[name]
+        start = raw.find(token, 0, end)
         if start < 0:  # pragma: no cover - the parser read this name from these bytes
             raise _PlainPathOnlyError
-        after = start + len(_NAME_TOKENS[name])
+        after = start + len(token)
         if raw.startswith(b':"', after):  # the recommended format's `":"`
             value_start = after + 2
         elif raw.startswith(b': "', after):  # a format written with a space after each colon

@@ -36,25 +36,28 @@ def is_masked(value: str) -> bool:
     return value.startswith(MASK_PREFIX) and len(value) <= len(MASK_PREFIX) + VISIBLE_SUFFIX
 
 
-def apply_key_value_policy(obj: dict[str, Any], policy: ApiKeyValuePolicy) -> dict[str, Any]:
+def apply_key_value_policy(
+    obj: dict[str, Any], policy: ApiKeyValuePolicy, names: tuple[str, ...] = API_KEY_VALUE_FIELDS
+) -> dict[str, Any]:
     """Return the record with its raw key fields masked, dropped or kept, per the policy.
 
-    A key field is a member named api_key or apiKey at any depth: a format that nests the
-    caller's identity keeps its key value nested, and it is as secret there. The input is not
-    changed; a record without such a field is returned as it is.
+    A key field is a member named api_key or apiKey (or, in `names`, whatever the stage's
+    format calls $context.identity.apiKey) at any depth: a format that nests the caller's
+    identity keeps its key value nested, and it is as secret there. The input is not changed;
+    a record without such a field is returned as it is.
     """
     if policy is ApiKeyValuePolicy.KEEP:
         return obj
-    return _scrub_object(obj, policy)
+    return _scrub_object(obj, policy, names)
 
 
-def _scrub_object(obj: dict[str, Any], policy: ApiKeyValuePolicy) -> dict[str, Any]:
+def _scrub_object(obj: dict[str, Any], policy: ApiKeyValuePolicy, names: tuple[str, ...]) -> dict[str, Any]:
     result: dict[str, Any] | None = None  # a copy, made at the first change
     for name, value in obj.items():
-        if name in API_KEY_VALUE_FIELDS:
+        if name in names:
             replacement: Any = _DROPPED if policy is ApiKeyValuePolicy.DROP else mask_value(value)
         elif type(value) is dict or type(value) is list:
-            replacement = _scrub(value, policy)
+            replacement = _scrub(value, policy, names)
         else:
             continue
         if replacement is value:
@@ -68,10 +71,10 @@ def _scrub_object(obj: dict[str, Any], policy: ApiKeyValuePolicy) -> dict[str, A
     return obj if result is None else result
 
 
-def _scrub(value: dict[str, Any] | list[Any], policy: ApiKeyValuePolicy) -> Any:
+def _scrub(value: dict[str, Any] | list[Any], policy: ApiKeyValuePolicy, names: tuple[str, ...]) -> Any:
     if type(value) is dict:
-        return _scrub_object(value, policy)
-    items = [_scrub(item, policy) if type(item) is dict or type(item) is list else item for item in value]
+        return _scrub_object(value, policy, names)
+    items = [_scrub(item, policy, names) if type(item) is dict or type(item) is list else item for item in value]
     return value if all(new is old for new, old in zip(items, value, strict=True)) else items
 
 
