@@ -34,6 +34,8 @@ class FormatFailure(StrEnum):
     NOT_OBJECT = "not_object"
     # A line that is not JSON and that the stage's text format (ACCESS_LOG_FORMAT) did not write.
     FORMAT_MISMATCH = "format_mismatch"
+    # A line of a format that logs the raw key, which can be read more than one way (text_line.py).
+    AMBIGUOUS_LINE = "ambiguous_line"
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:

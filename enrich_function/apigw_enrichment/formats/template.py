@@ -27,7 +27,7 @@ from apigw_enrichment.fields import field_name
 from apigw_enrichment.formats.text_line import Piece, TextReader
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from apigw_enrichment.formats.text_line import TextLine
 
@@ -66,7 +66,7 @@ def format_kind(template: str) -> FormatKind:
 
     json: a JSON object once its variables are filled in. xml: `<...>`. csv: every pair of
     neighbouring variables is parted by a comma (quotes and spaces aside). clf: every pair is
-    parted by spaces, brackets and quotes, as the Common Log Format is. other: anything else.
+    parted by spaces, brackets, quotes and `-`, as the Common Log Format is. other: anything else.
     """
     if _json_layout(template) is not None:
         return FormatKind.JSON
@@ -84,7 +84,7 @@ def format_kind(template: str) -> FormatKind:
     return FormatKind.OTHER
 
 
-_CLF_SEPARATOR = frozenset(' []"')
+_CLF_SEPARATOR = frozenset(' []"-')  # a literal - stands for a field not logged
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class AccessLogFormat:
             return tuple(name for name, held in self.members.items() if held == variable)
         return (field_name(variable),) if variable in self.reader.variables else ()
 
-    def read_text(self, raw: bytes, failure: RecordError, *, hide: Callable[[str], str] | None = None) -> TextLine:
+    def read_text(self, raw: bytes, failure: RecordError, *, keeps_key_values: bool = False) -> TextLine:
         """A line that is not a JSON object (`failure` says why), read by this format.
 
         Raises RecordError: for a text format, its reader's reason (`format_mismatch`...); for a
@@ -111,7 +111,7 @@ class AccessLogFormat:
         its JSON reason.
         """
         try:
-            return self.reader.read(raw, hide=hide)
+            return self.reader.read(raw, keeps_key_values=keeps_key_values)
         except RecordError:
             if self.kind is FormatKind.JSON:
                 raise failure from None
@@ -176,14 +176,18 @@ def _json_layout(template: str) -> _JsonLayout | None:
         # string $context.error.messageString is): a string stand-in takes its place.
         text.append(stand_in if piece.in_string else f'"{stand_in}"')
     try:
-        top = json.loads("".join(text), object_pairs_hook=list)
+        top = json.loads("".join(text), object_pairs_hook=_Members)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(top, list):
+    if not isinstance(top, _Members):
         return None  # an array, a string, a number: not an object
     names = tuple(name for name, _ in top)
     members = {name: stand_ins[value] for name, value in top if isinstance(value, str) and value in stand_ins}
     return _JsonLayout(pieces, names, members)
+
+
+class _Members(list[tuple[str, object]]):
+    """An object's members as the JSON parser read them, in order, repeats kept."""
 
 
 def _pieces(template: str, *, track_strings: bool = False) -> tuple[Piece, ...]:

@@ -7,13 +7,19 @@ value. A variable whose values can be anything (a user agent, a path, an error m
 authorizer's claims, any variable not listed in _SHAPES) takes any text but a line break.
 
 The rule for a line that can be read more than one way. API Gateway escapes nothing, so a user
-agent full of separators can make a line fit the format in two places. The line is matched
-twice: each variable taking as much as it can, left to right, and each taking as little. The
-first reading is the line's. Where the two disagree on the API id, the stage or the key id, the
-line gives its identity two values and is attributed to no one (`conflicting_identity`, as a
-JSON line that names its key twice is). Where they disagree on the raw key, the other reading's
-key value is hidden too, wherever it stands in the first. A filled-in line always matches its
-format, so a line that does not match was not written by it: it fails as `format_mismatch`.
+agent full of separators can make a line fit the format in more than one place. The line is
+matched twice: each value taking as much as it can, left to right, and each taking as little.
+If the two readings agree, the line has one reading and no other (each cut between values is
+then both the last and the first it can be). If they differ anywhere, the line is ambiguous:
+- its values are the first reading's (free text takes the most, left to right);
+- if the format logs the API id, stage or key id, the line is attributed to no one
+  (`conflicting_identity`, as a JSON line that names its key twice is): where its key id
+  stands cannot be known, and a caller must not be able to write another customer's into it;
+- if the format logs the raw key, the line fails as `ambiguous_line` (kept as sent under
+  errors/, as every failed record is): where the secret stands cannot be known, so no reading
+  of it is delivered.
+A filled-in line always matches its format, so a line that does not was not written by it: it
+fails as `format_mismatch`.
 
 Matching is RE2's: linear in the line's length whatever it holds. Python's own `re` backtracks,
 and a line with several free-text parts that does not match could take it minutes.
@@ -33,7 +39,7 @@ from apigw_enrichment.fields import field_name
 from apigw_enrichment.formats.json_line import FormatFailure, members_are_plain, read_object, top_level_duplicates
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +55,13 @@ class TextLine(NamedTuple):
     """A line read by its format: the object, and what the key reader must also see."""
 
     obj: dict[str, Any]
-    # Each field the line gives two values (the two readings disagree, or a variable the format
-    # logs twice came out different), as top_level_duplicates() gives them for a JSON line.
+    # Each field the line gives two values (a variable the format logs twice came out different,
+    # or a name twice in a JSON format's line), as top_level_duplicates() gives them.
     duplicates: dict[str, list[Any]] | None
     # The JSON the object was read from (JSON formats), so its numbers can be read exactly.
     json: bytes | None
+    # The line can be read more than one way, in a format that logs who called: attributed to no one.
+    ambiguous: bool = False
 
 
 def _run(characters: str) -> tuple[str, str]:
@@ -97,7 +105,7 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "integration.status": _NUMBER,
     "integration.integrationStatus": _NUMBER,
     "httpMethod": _run("[A-Z]"),
-    "protocol": _fixed("[A-Z]+/[0-9.]+"),
+    "protocol": ("[A-Z]+/[0-9.]+", "[A-Z]+?/[0-9.]+?"),
     "identity.sourceIp": _run("[0-9A-Fa-f:.]"),
     "domainName": _run("[A-Za-z0-9.-]"),
     "domainPrefix": _run("[A-Za-z0-9.-]"),
@@ -116,7 +124,7 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "error.messageString": _fixed(r'"(?:[^"\\]|\\.)*"'),
 }
 _MESSAGE_STRING = "$context.error.messageString"
-_IDENTITY = ("$context.apiId", "$context.stage", "$context.identity.apiKeyId")
+_IDENTITY = frozenset(("$context.apiId", "$context.stage", "$context.identity.apiKeyId"))
 _API_KEY = "$context.identity.apiKey"
 
 
@@ -134,7 +142,17 @@ class TextReader:
     into the format, escaped, and the result is read as the JSON line it was meant to be.
     """
 
-    __slots__ = ("_greedy", "_lazy", "_members", "_names", "_pieces", "_slots", "variables")
+    __slots__ = (
+        "_greedy",
+        "_lazy",
+        "_logs_identity",
+        "_logs_key",
+        "_members",
+        "_names",
+        "_pieces",
+        "_slots",
+        "variables",
+    )
 
     def __init__(self, pieces: tuple[Piece, ...], members: Mapping[str, str] | None = None) -> None:
         """`members`: for a JSON format, each top-level member holding exactly one variable."""
@@ -142,40 +160,33 @@ class TextReader:
         self._members = members
         self._slots = tuple(piece.variable for piece in pieces if piece.variable is not None)
         self.variables = tuple(dict.fromkeys(self._slots))
+        self._logs_identity = not _IDENTITY.isdisjoint(self.variables)
+        self._logs_key = _API_KEY in self.variables
         self._names = tuple(field_name(variable) for variable in self._slots)
         greedy = "".join(_part(piece, lazy=False) for piece in pieces)
         lazy = "".join(_part(piece, lazy=True) for piece in pieces)
         self._greedy = re2.compile(greedy.encode())
         self._lazy = re2.compile(lazy.encode())
 
-    def read(self, raw: bytes, *, hide: Callable[[str], str] | None = None) -> TextLine:
-        """The line's object; `hide` masks a raw key value found where the line was ambiguous.
-
-        Raises RecordError: `empty`, `not_utf8`, or `format_mismatch` for a line the format did
-        not write (for a JSON format, the JSON reasons).
+    def read(self, raw: bytes, *, keeps_key_values: bool = False) -> TextLine:
+        """The line's object. Raises RecordError: `empty`, `not_utf8`, `format_mismatch` for a
+        line the format did not write, or `ambiguous_line` (see the module's docstring; not
+        when `keeps_key_values`, the `keep` policy, since no secret is then hidden anyway).
         """
         line = raw[:-1] if raw.endswith(b"\n") else raw
         line = line.removesuffix(b"\r")
         first = self._greedy.fullmatch(line)
         if first is None:
             raise RecordError(_mismatch(line))
-        values = [_text(value) for value in first.groups()]
-        second = [_text(value) for value in self._lazy.fullmatch(line).groups()]
+        groups = first.groups()
+        ambiguous = groups != self._lazy.fullmatch(line).groups()
+        if ambiguous and self._logs_key and not keeps_key_values:
+            raise RecordError(FormatFailure.AMBIGUOUS_LINE)
+        values = [_text(value) for value in groups]
         duplicates: dict[str, list[Any]] = {}
-        hidden: set[str] = set()
-        for slot, variable in enumerate(self._slots):
-            if values[slot] == second[slot]:
-                continue
-            if variable in _IDENTITY:
-                for name in self._names_of(variable, slot):
-                    duplicates[name] = [values[slot], second[slot]]
-            elif variable == _API_KEY:
-                hidden.add(second[slot])
-        if hide is not None and hidden:
-            values = [_hidden(value, hidden, hide) if self._slots[slot] != _API_KEY else value
-                      for slot, value in enumerate(values)]  # fmt: skip
+        ambiguous = ambiguous and self._logs_identity
         if self._members is not None:
-            return self._as_json(values, duplicates)
+            return self._as_json(values, duplicates, ambiguous=ambiguous)
         obj: dict[str, Any] = {}
         for slot, name in enumerate(self._names):
             value = _message(values[slot]) if self._slots[slot] == _MESSAGE_STRING else values[slot]
@@ -183,15 +194,9 @@ class TextReader:
                 obj[name] = value
             elif obj[name] != value:  # a variable logged twice, read two ways
                 duplicates.setdefault(name, [obj[name]]).append(value)
-        return TextLine(obj, duplicates or None, None)
+        return TextLine(obj, duplicates or None, None, ambiguous)
 
-    def _names_of(self, variable: str, slot: int) -> tuple[str, ...]:
-        if self._members is None:
-            return (self._names[slot],)
-        # A JSON format: the members that hold exactly this variable.
-        return tuple(name for name, held in self._members.items() if held == variable)
-
-    def _as_json(self, values: list[str], duplicates: dict[str, list[Any]]) -> TextLine:
+    def _as_json(self, values: list[str], duplicates: dict[str, list[Any]], *, ambiguous: bool) -> TextLine:
         opening = self._pieces[0].literal
         if opening and any(opening in value for value in values):
             # Two lines run together, the second read as part of a value of the first: not one request.
@@ -210,7 +215,7 @@ class TextReader:
         if not members_are_plain(rendered, obj):
             for name, found in top_level_duplicates(rendered).items():
                 duplicates.setdefault(name, []).extend(found)
-        return TextLine(obj, duplicates or None, rendered)
+        return TextLine(obj, duplicates or None, rendered, ambiguous)
 
 
 def _part(piece: Piece, *, lazy: bool) -> str:
@@ -243,12 +248,4 @@ def _message(value: str) -> Any:
             return json.loads(value)
         except ValueError:
             return value
-    return value
-
-
-def _hidden(value: str, secrets: set[str], hide: Callable[[str], str]) -> str:
-    for secret in secrets:
-        masked = hide(secret)
-        if masked != secret:
-            value = value.replace(secret, masked)
     return value
