@@ -74,6 +74,15 @@ def account() -> FakeAccount:
     return fake
 
 
+# The same request as a CLF line: the console's CLF example, with the API, stage, key id and
+# raw key added (what this project needs to attribute a line) and the user agent at the end.
+CLF_FORMAT = (
+    '$context.identity.sourceIp - - [$context.requestTime] "$context.httpMethod $context.path $context.protocol" '
+    "$context.status $context.responseLength $context.requestId $context.apiId $context.stage "
+    '$context.identity.apiKeyId $context.identity.apiKey "$context.identity.userAgent"'
+)
+
+
 def access_log_format() -> str:
     """The recommended format, with the raw key logged beside its id."""
     recommended = RECOMMENDED_ACCESS_LOG_FORMAT
@@ -123,10 +132,11 @@ def error_message(status: str) -> str:
     return '"Forbidden"' if status == "403" else '"Internal server error"'
 
 
-def batch(size_mb: float, *, seed: int = 2026) -> dict[str, Any]:
-    """A Firehose transformation event whose records' data add up to `size_mb` (decoded)."""
+def batch(size_mb: float, *, seed: int = 2026, log_format: str | None = None) -> dict[str, Any]:
+    """A Firehose transformation event whose records' data add up to `size_mb` (decoded), each
+    line in `log_format` (by default the recommended format with the raw key)."""
 
-    log_format = access_log_format()
+    log_format = log_format or access_log_format()
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
     records: list[dict[str, Any]] = []
     total = 0

@@ -75,6 +75,7 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]} on {os.uname().machine}; medians of {args.runs} interleaved warm runs\n")
     timings = [time_size(size, args.runs) for size in batches.SIZES_MB]
     print_throughput(timings)
+    print_formats(args.runs)
     peak, before = peak_rss(max(batches.SIZES_MB))
     imports = import_seconds()
     print(f"\nPeak RSS, fresh process answering the {max(batches.SIZES_MB)} MB batch: {peak:.0f} MB")
@@ -134,6 +135,42 @@ def print_throughput(timings: list[Timing]) -> None:
         )
     sizes = ", ".join(f"{t.size_mb} MB -> {t.response_bytes / 1e6:.2f} MB" for t in timings)
     print(f"\nResponse size (Lambda's limit is 6 MB): {sizes}")
+
+
+def print_formats(runs: int, size_mb: int = 1) -> None:
+    """The cost per record of a CLF line next to a JSON one: the same requests, in one process.
+
+    1 MB batches, the processor buffer the stack sets: a CLF line grows more than a JSON one when
+    written out as JSON, and a 2 MB CLF batch would need re-ingesting (a Firehose call) to fit
+    the 6 MB response.
+    """
+    from apigw_enrichment import handler as app  # noqa: PLC0415 - after the environment is set
+    from apigw_enrichment import state  # noqa: PLC0415
+    from apigw_logs.lambda_context import LocalContext  # noqa: PLC0415
+
+    events = {"JSON": batches.batch(size_mb), "CLF": batches.batch(size_mb, log_format=batches.CLF_FORMAT)}
+    context = LocalContext()
+    samples: dict[str, list[float]] = {name: [] for name in events}
+    for run in range(runs + 1):
+        for name in list(events)[run % 2 :] + list(events)[: run % 2]:
+            # The stage's format is CLF for both: a JSON line is read as JSON whatever it is.
+            os.environ["ACCESS_LOG_FORMAT"] = batches.CLF_FORMAT
+            state.reset()
+            use_bench_account()
+            app.lambda_handler(events[name], context)  # the settings and the cache, loaded
+            started = time.perf_counter()
+            app.lambda_handler(events[name], context)
+            elapsed = time.perf_counter() - started
+            if run:
+                samples[name].append(elapsed / len(events[name]["records"]))
+    del os.environ["ACCESS_LOG_FORMAT"]
+    state.reset()
+    json_us, clf_us = (statistics.median(samples[name]) * 1e6 for name in ("JSON", "CLF"))
+    print(f"\nPer record by format ({size_mb} MB batches of the same requests; ACCESS_LOG_FORMAT is the CLF one):")
+    print("| line | records | handler per record | vs JSON |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, micros in (("JSON", json_us), ("CLF", clf_us)):
+        print(f"| {name} | {len(events[name]['records']):,} | {micros:.1f} us | {micros / json_us:.2f}x |")
 
 
 def peak_rss(size_mb: int) -> tuple[float, float]:

@@ -142,7 +142,12 @@ def compile_format(template: str) -> AccessLogFormat:
                 "put some text between them, or their values cannot be told apart"
             )
     if layout is None:
-        return AccessLogFormat(template, format_kind(template), {}, TextReader(pieces))
+        reader = TextReader(pieces)
+        try:
+            reader.compile()  # a text format reads every line by it: compiled at start-up
+        except ValueError as error:
+            raise TemplateError(str(error)) from None
+        return AccessLogFormat(template, format_kind(template), {}, reader)
     if len(layout.names) != len(set(layout.names)):
         twice = sorted({name for name in layout.names if layout.names.count(name) > 1})
         raise TemplateError(f"the JSON format names {', '.join(twice)} twice, so each line would too")
