@@ -84,7 +84,9 @@ def test_sam_build_for_python313_on_arm64(tmp_path):
     bundle = tmp_path / "build" / "EnrichFunction"
     assert (bundle / "apigw_enrichment" / "handler.py").exists()
     (orjson_so,) = bundle.glob("orjson/orjson.cpython-313-*.so")
+    (re2_so,) = bundle.glob("re2/_re2.cpython-313-*.so")
     assert "aarch64" in orjson_so.name, "wheels for the Lambda's arm64 runtime, not this machine's"
+    assert "aarch64" in re2_so.name, "RE2 (text formats) for arm64 too"
     assert not list(bundle.glob("moto*")), "test dependencies stay out of the bundle"
     assert not [p for glob in ("apigw_logs*", "click*", "rich*") for p in bundle.glob(glob)], "nor the command line"
 
