@@ -227,6 +227,13 @@ def test_outputs_are_the_contract_with_users():
     assert TEMPLATE["Outputs"]["DeliveryStreamArn"]["Value"] == {"Fn::GetAtt": ["DeliveryStream", "Arn"]}
 
 
+def test_the_stream_arn_is_exported_for_stages_defined_in_other_templates():
+    # docs/onboarding.md imports it as !ImportValue <stack name>-DeliveryStreamArn
+    assert TEMPLATE["Outputs"]["DeliveryStreamArn"]["Export"] == {
+        "Name": {"Fn::Sub": "${AWS::StackName}-DeliveryStreamArn"}
+    }
+
+
 def test_the_recommended_access_log_format_is_one_line_of_json_that_logs_the_key_id_not_the_key():
     assert "\n" not in ACCESS_LOG_FORMAT
     for variable in ("$context.requestId", "$context.apiId", "$context.stage", "$context.identity.apiKeyId"):
