@@ -1,8 +1,9 @@
 """The `apigw-logs` command: a click group, and one short command per subcommand.
 
 Each subcommand's work lives in a module of its own beside this one (invoke.py for `invoke`);
-a command here only declares its arguments and hands them over (report.py for `report`). The ones
-to come, `audit` and `attach`, will each be a module beside invoke.py and a command below.
+a command here only declares its arguments and hands them over (report.py for `report`). The
+AWS-facing onboarding commands share stages.py, which lists a region's stages: audit.py for
+`audit`, attach.py for `attach` and `detach`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from apigw_logs import delete_bucket, demo, invoke, report
+from apigw_logs import attach, audit, delete_bucket, demo, invoke, report
 
 
 class BadInput(click.ClickException):
@@ -134,6 +135,112 @@ def delete_bucket_command(bucket: str, region: str | None, *, assume_yes: bool) 
     only the listing, never an object's contents.
     """
     status = delete_bucket.delete(bucket, region=region, assume_yes=assume_yes)
+    if status:
+        raise SystemExit(status)
+
+
+REGION_HELP = "The region of the APIs.  [default: your AWS profile's]"
+STAGE_HELP = "A stage to change, as API_ID/STAGE (e.g. a1b2c3d4e5/prod); repeat for more."
+DRY_RUN_HELP = "Show the stages and the patch, and change nothing."
+YES_HELP = "Do not ask for confirmation."
+
+
+@cli.command(name="audit")
+@click.option("--region", help=REGION_HELP)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(audit.FORMATS),
+    default="table",
+    show_default=True,
+    help="table: for people; json: the stages and the KPI; csv: the stages.",
+)
+@click.option(
+    "--fail-under",
+    metavar="PERCENT",
+    type=click.FloatRange(0, 100),
+    help="Exit with status 1 (after the report) if fewer than PERCENT % of the stages log access.",
+)
+@click.option("--stack-name", metavar="NAME", help="Mark the stages whose access logs go to this stack's stream.")
+def audit_command(region: str | None, output: audit.Format, fail_under: float | None, stack_name: str | None) -> None:
+    """List every API Gateway stage in a region and where its access logs go.
+
+    REST, HTTP and WebSocket stages, each with its access-log destination (none, CloudWatch Logs
+    or Firehose), its format's kind, whether the format logs the API key id or the raw key (a
+    secret), its execution-logging level and its tags; then the KPI, the share of stages that log
+    access (100 % when there are no stages). Reads only; changes nothing.
+    """
+    status = audit.run(region, output, fail_under, stack_name)
+    if status:
+        raise SystemExit(status)
+
+
+@cli.command(name="attach")
+@click.option("--stack-name", metavar="NAME", help="Attach to this stack's stream, in its format (its outputs).")
+@click.option("--destination-arn", metavar="ARN", help="Attach to this Firehose stream (amazon-apigateway-...).")
+@click.option(
+    "--log-format",
+    metavar="FMT",
+    help="With --destination-arn: the access-log format.  [default: the recommended format]",
+)
+@click.option("--stage", "stage_values", metavar="API_ID/STAGE", multiple=True, help=STAGE_HELP)
+@click.option("--all-unlogged", is_flag=True, help="Every REST stage in the region with no access logs.")
+@click.option("--region", help=REGION_HELP)
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option("--yes", "assume_yes", is_flag=True, help=YES_HELP)
+@click.option("--force", is_flag=True, help="Allow a format that logs the raw API key ($context.identity.apiKey).")
+def attach_command(
+    stack_name: str | None,
+    destination_arn: str | None,
+    log_format: str | None,
+    stage_values: tuple[str, ...],
+    region: str | None,
+    *,
+    all_unlogged: bool,
+    dry_run: bool,
+    assume_yes: bool,
+    force: bool,
+) -> None:
+    """Point REST stages' access logs at a Firehose stream: the stack's, or another.
+
+    Give --stack-name or --destination-arn, and --stage (repeatable) or --all-unlogged. Shows each
+    stage's current settings and the patch, then asks before sending it unless --yes. HTTP and
+    WebSocket stages are refused (they log only to CloudWatch Logs); so are formats the function
+    cannot read, and formats that log the raw API key unless --force.
+    """
+    try:
+        status = attach.attach(
+            region,
+            stack_name=stack_name,
+            destination_arn=destination_arn,
+            log_format=log_format,
+            stage_values=stage_values,
+            all_unlogged=all_unlogged,
+            dry_run=dry_run,
+            assume_yes=assume_yes,
+            force=force,
+        )
+    except attach.RefusedError as error:
+        raise BadInput(str(error)) from None
+    if status:
+        raise SystemExit(status)
+
+
+@cli.command(name="detach")
+@click.option("--stage", "stage_values", metavar="API_ID/STAGE", multiple=True, help=STAGE_HELP)
+@click.option("--region", help=REGION_HELP)
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option("--yes", "assume_yes", is_flag=True, help=YES_HELP)
+def detach_command(stage_values: tuple[str, ...], region: str | None, *, dry_run: bool, assume_yes: bool) -> None:
+    """Remove REST stages' access-log settings, printing what they were first.
+
+    For each stage, prints its destination and whole format, and the command that restores them;
+    then asks before removing them unless --yes.
+    """
+    try:
+        status = attach.detach(region, stage_values=stage_values, dry_run=dry_run, assume_yes=assume_yes)
+    except attach.RefusedError as error:
+        raise BadInput(str(error)) from None
     if status:
         raise SystemExit(status)
 
