@@ -185,7 +185,12 @@ def run(region: str | None, output: Format, fail_under: float | None, stack_name
         click.echo(f"error: {error}", err=True)
         return 1
     audit = Audit(clients.region, rows, stack)
-    {"json": print_json, "csv": print_csv, "table": print_table}[output](audit)
+    try:
+        {"json": print_json, "csv": print_csv, "table": print_table}[output](audit)
+        sys.stdout.flush()
+    except OSError as error:  # a closed pipe, a full disk
+        click.echo(f"error: cannot write the audit: {error.strerror or error}", err=True)
+        return 1
     if fail_under is not None and audit.percent < fail_under:
         click.echo(
             f"failed: {audit.percent}% of stages log access in {audit.region}, under --fail-under {fail_under:g}",

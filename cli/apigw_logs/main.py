@@ -146,7 +146,7 @@ YES_HELP = "Do not ask for confirmation."
 
 
 @cli.command(name="audit")
-@click.option("--region", help=REGION_HELP)
+@click.option("--region", metavar="REGION", help=REGION_HELP)
 @click.option(
     "--format",
     "output",
@@ -185,7 +185,7 @@ def audit_command(region: str | None, output: audit.Format, fail_under: float | 
 )
 @click.option("--stage", "stage_values", metavar="API_ID/STAGE", multiple=True, help=STAGE_HELP)
 @click.option("--all-unlogged", is_flag=True, help="Every REST stage in the region with no access logs.")
-@click.option("--region", help=REGION_HELP)
+@click.option("--region", metavar="REGION", help=REGION_HELP)
 @click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.option("--yes", "assume_yes", is_flag=True, help=YES_HELP)
 @click.option("--force", is_flag=True, help="Allow a format that logs the raw API key ($context.identity.apiKey).")
@@ -228,7 +228,7 @@ def attach_command(
 
 @cli.command(name="detach")
 @click.option("--stage", "stage_values", metavar="API_ID/STAGE", multiple=True, help=STAGE_HELP)
-@click.option("--region", help=REGION_HELP)
+@click.option("--region", metavar="REGION", help=REGION_HELP)
 @click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.option("--yes", "assume_yes", is_flag=True, help=YES_HELP)
 def detach_command(stage_values: tuple[str, ...], region: str | None, *, dry_run: bool, assume_yes: bool) -> None:
