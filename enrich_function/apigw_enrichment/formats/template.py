@@ -70,6 +70,11 @@ def format_kind(template: str) -> FormatKind:
     """
     if _json_layout(template) is not None:
         return FormatKind.JSON
+    return _text_kind(template)
+
+
+def _text_kind(template: str) -> FormatKind:
+    """format_kind() of a format that is not JSON."""
     stripped = template.strip()
     if stripped.startswith("<") and stripped.endswith(">"):
         return FormatKind.XML
@@ -147,7 +152,7 @@ def compile_format(template: str) -> AccessLogFormat:
             reader.compile()  # a text format reads every line by it: compiled at start-up
         except ValueError as error:
             raise TemplateError(str(error)) from None
-        return AccessLogFormat(template, format_kind(template), {}, reader)
+        return AccessLogFormat(template, _text_kind(template), {}, reader)
     if len(layout.names) != len(set(layout.names)):
         twice = sorted({name for name in layout.names if layout.names.count(name) > 1})
         raise TemplateError(f"the JSON format names {', '.join(twice)} twice, so each line would too")
