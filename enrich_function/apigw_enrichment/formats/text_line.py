@@ -169,13 +169,13 @@ class TextReader:
         self._logs_key = _API_KEY in self.variables
         self._names = tuple(field_name(variable) for variable in self._slots)
         # For each value, the literal text that follows it in the format, if any (see read).
-        self._followers = tuple(
-            (slot, after.literal.encode(), len(after.literal.encode()) - 1)
-            for slot, (piece, after) in enumerate(
-                (piece, after) for piece, after in itertools.pairwise(pieces) if piece.variable is not None
-            )
-            if after.variable is None
-        )
+        followers = []
+        after_each_value = [after for piece, after in itertools.pairwise(pieces) if piece.variable is not None]
+        for slot, after in enumerate(after_each_value):
+            if after.variable is None:
+                follower = after.literal.encode()
+                followers.append((slot, follower, len(follower) - 1))
+        self._followers = tuple(followers)
         self._greedy = _Matcher("".join(_part(piece, lazy=False) for piece in pieces))
         self._lazy = _Matcher("".join(_part(piece, lazy=True) for piece in pieces))
 
@@ -189,8 +189,7 @@ class TextReader:
         line the format did not write, or `ambiguous_line` (see the module's docstring; not
         when `keeps_key_values`, the `keep` policy, since no secret is then hidden anyway).
         """
-        line = raw[:-1] if raw.endswith(b"\n") else raw
-        line = line.removesuffix(b"\r")
+        line = raw.removesuffix(b"\n").removesuffix(b"\r")
         spans = self._greedy.spans(line)
         if spans is None:
             raise RecordError(_mismatch(line))
@@ -207,11 +206,11 @@ class TextReader:
         if ambiguous and self._logs_key and not keeps_key_values:
             raise RecordError(FormatFailure.AMBIGUOUS_LINE)
         values = [_text(line[start:end]) for start, end in spans]
-        duplicates: dict[str, list[Any]] = {}
         ambiguous = ambiguous and self._logs_identity
         if self._members is not None:
-            return self._as_json(values, duplicates, ambiguous=ambiguous)
+            return self._as_json(values, ambiguous=ambiguous)
         obj: dict[str, Any] = {}
+        duplicates: dict[str, list[Any]] = {}
         for slot, name in enumerate(self._names):
             value = _message(values[slot]) if self._slots[slot] == _MESSAGE_STRING else values[slot]
             if name not in obj:
@@ -220,7 +219,7 @@ class TextReader:
                 duplicates.setdefault(name, [obj[name]]).append(value)
         return TextLine(obj, duplicates or None, None, ambiguous)
 
-    def _as_json(self, values: list[str], duplicates: dict[str, list[Any]], *, ambiguous: bool) -> TextLine:
+    def _as_json(self, values: list[str], *, ambiguous: bool) -> TextLine:
         opening = self._pieces[0].literal
         if opening and any(opening in value for value in values):
             # Two lines run together, the second read as part of a value of the first: not one request.
@@ -236,9 +235,7 @@ class TextReader:
             text.append(orjson.dumps(value)[1:-1] if piece.in_string else value.encode())
         rendered = b"".join(text)
         obj = read_object(rendered)  # raises if a bare value made it something else
-        if not members_are_plain(rendered, obj):
-            for name, found in top_level_duplicates(rendered).items():
-                duplicates.setdefault(name, []).extend(found)
+        duplicates = None if members_are_plain(rendered, obj) else top_level_duplicates(rendered)
         return TextLine(obj, duplicates or None, rendered, ambiguous)
 
 
