@@ -157,6 +157,19 @@ def test_the_installed_command_reports_bad_input_the_same_way(tmp_path):
         assert ran.err.startswith("Error: "), ran.err
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ACCESS_LOG_FORMAT", "$context.status", "ACCESS_LOG_FORMAT cannot be read: the access-log format must log"),
+        ("API_KEY_VALUES", "maks", "API_KEY_VALUES must be one of mask, drop, keep, got 'maks'"),
+    ],
+)
+def test_a_setting_the_function_cannot_run_with_is_one_line_not_a_traceback(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    ran = apigw_logs("invoke", str(EVENTS / "camel_case.json"))
+    assert_one_line_error(ran, message, (variable, value))
+
+
 def test_the_table_shows_the_reason_the_handler_counted(tmp_path):
     # GIVEN a record whose data is not a string: nothing to decode, and the handler counts
     # invalid_base64 (the response echoes "", which on its own would read as "empty")

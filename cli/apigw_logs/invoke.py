@@ -141,8 +141,17 @@ def emulated_handler(
     from moto import mock_aws  # noqa: PLC0415
 
     from apigw_enrichment import handler as app  # noqa: PLC0415
+    from apigw_enrichment import state  # noqa: PLC0415
+    from apigw_enrichment.config import ConfigError  # noqa: PLC0415
     from apigw_enrichment.telemetry import instrumented, logger, metrics  # noqa: PLC0415
     from apigw_logs.emulator import AccountFileError, seed_account  # noqa: PLC0415
+
+    # The settings the environment gives (ACCESS_LOG_FORMAT, API_KEY_VALUES...), read now: in
+    # Lambda a bad one fails the first batch; here it is bad input, said in one line.
+    try:
+        state.settings()
+    except ConfigError as error:
+        raise InputError(str(error)) from None
 
     # The handler as Lambda runs it (logging context, metrics, tracing), answering with the
     # Answer objects themselves: each failure keeps the reason the handler counted.
