@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from apigw_logs import attach, audit, delete_bucket, demo, invoke, report
+from apigw_logs import attach, audit, delete_bucket, demo, invoke, report, subscribe
 
 
 class BadInput(click.ClickException):
@@ -239,6 +239,49 @@ def detach_command(stage_values: tuple[str, ...], region: str | None, *, dry_run
     """
     try:
         status = attach.detach(region, stage_values=stage_values, dry_run=dry_run, assume_yes=assume_yes)
+    except attach.RefusedError as error:
+        raise BadInput(str(error)) from None
+    if status:
+        raise SystemExit(status)
+
+
+@cli.command(name="subscribe")
+@click.argument("log_groups", metavar="LOG_GROUP...", nargs=-1, required=True)
+@click.option("--stack-name", metavar="NAME", help="Subscribe to this stack's stream, with its role (its outputs).")
+@click.option("--destination-arn", metavar="ARN", help="Subscribe to this Firehose stream (with --role-arn).")
+@click.option(
+    "--role-arn", metavar="ARN", help="With --destination-arn: the role CloudWatch Logs assumes to write to it."
+)
+@click.option("--region", metavar="REGION", help="The region of the log groups.  [default: your AWS profile's]")
+@click.option("--dry-run", is_flag=True, help="Show the log groups and the requests, and change nothing.")
+@click.option("--yes", "assume_yes", is_flag=True, help=YES_HELP)
+def subscribe_command(
+    log_groups: tuple[str, ...],
+    stack_name: str | None,
+    destination_arn: str | None,
+    role_arn: str | None,
+    region: str | None,
+    *,
+    dry_run: bool,
+    assume_yes: bool,
+) -> None:
+    """Forward CloudWatch Logs groups to a Firehose stream with a subscription filter, keeping them.
+
+    For stages that log to CloudWatch Logs. Give --stack-name, or --destination-arn and --role-arn.
+    Each LOG_GROUP (its name) gets the filter apigw-access-logs, every event, unless a filter
+    already sends it to the stream; a group with two filters, the most allowed, is refused. Shows
+    each group's filters and the stages that log to it, then asks before sending unless --yes.
+    """
+    try:
+        status = subscribe.subscribe(
+            region,
+            log_groups=log_groups,
+            stack_name=stack_name,
+            destination_arn=destination_arn,
+            role_arn=role_arn,
+            dry_run=dry_run,
+            assume_yes=assume_yes,
+        )
     except attach.RefusedError as error:
         raise BadInput(str(error)) from None
     if status:
