@@ -74,8 +74,11 @@ def test_verbose_shows_the_handlers_logs_and_metrics_on_stderr():
     assert "by result: Ok 3" in ran.out
     logged = [json.loads(line) for line in ran.err.splitlines()]
     assert [line["message"] for line in logged if "message" in line] == ["usage plans loaded", "batch transformed"]
-    (emf,) = [line for line in logged if "_aws" in line]
-    assert emf["RecordsOk"] == [3]
+    emf = [line for line in logged if "_aws" in line]
+    (batch,) = [line for line in emf if "RecordsOk" in line]
+    assert batch["RecordsOk"] == [3]
+    # Then one set of metrics per usage plan: the requests of each, 3 in all.
+    assert sum(line["Requests"][0] for line in emf if "UsagePlan" in line) == 3
     assert "batch transformed" not in ran.out and "_aws" not in ran.out
 
 

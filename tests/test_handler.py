@@ -186,7 +186,7 @@ def test_one_summary_log_line_per_batch_and_metrics_by_result_and_status(
     }
     assert summaries[0]["statuses"] == {"enriched": 1}
     assert summaries[0]["cache_age_seconds"] is not None
-    (emf,) = [line for line in lines if "_aws" in line]
+    (emf,) = [line for line in lines if "_aws" in line and "UsagePlan" not in line]
     assert emf["RecordsOk"] == [1.0] and emf["RecordsProcessingFailed"] == [7.0]
     assert emf["Status_enriched"] == [1.0] and emf["Failed_not_object"] == [2.0]
     assert emf["CacheLoads"] == [1.0] and "CacheLoadDuration" in emf

@@ -89,7 +89,7 @@ def run_batch(batch: list[bytes]) -> tuple[list[bytes], list[bytes], str]:
             state.reset()
             use_fixed_directory()
             # The same batch again, with a response limit so small that most records leave it.
-            answers, _ = app.transform_batch(
+            answers, _, _ = app.transform_batch(
                 validate_event(firehose_event(batch)), state.settings(), state.usage_plan_cache()
             )
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from collections import Counter
     from enum import StrEnum
 
 
@@ -22,10 +23,13 @@ class Answer:
     original: str  # base64, as Firehose sent it
     status: str | None = None  # Ok: the enrichment status; None if it passed through
     reason: StrEnum | None = None  # ProcessingFailed: why
+    # A CloudWatch Logs subscription record's lines: how many got each enrichment status.
+    line_statuses: Counter[str] | None = None
 
     def fail(self, reason: StrEnum) -> None:
         # The original goes back untouched; Firehose keeps it under the error prefix.
         self.result, self.data, self.reason, self.status = "ProcessingFailed", self.original, reason, None
+        self.line_statuses = None
 
     def drop(self) -> None:
         # Its enriched copy is in the stream already: nothing to deliver from here.

@@ -12,6 +12,7 @@ from apigw_enrichment.formats.template import (
     API_KEY,
     API_KEY_ID,
     STAGE,
+    STATUS,
     AccessLogFormat,
     TemplateError,
     compile_format,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 DEFAULT_KEY_ID_FIELDS = ("key_id", "apiKeyId", "identityApiKeyId")
 DEFAULT_API_ID_FIELDS = ("api_id", "apiId")
 DEFAULT_STAGE_FIELDS = ("stage",)
+DEFAULT_STATUS_FIELD = "status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ class Settings:
     log_format: AccessLogFormat = field(default_factory=_recommended_format)
     # The fields that may hold the raw key: masked, dropped or kept per api_key_values.
     key_value_fields: tuple[str, ...] = API_KEY_VALUE_FIELDS
+    # Where a line's status code is, for the per-plan request and error counts.
+    status_field: str = DEFAULT_STATUS_FIELD
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -98,6 +102,7 @@ class Settings:
             stage_fields=_identity_fields(_field_names(environ, STAGE_FIELD), log_format, STAGE),
             log_format=log_format,
             key_value_fields=tuple(dict.fromkeys((*API_KEY_VALUE_FIELDS, *log_format.names_for(API_KEY)))),
+            status_field=(*log_format.names_for(STATUS), DEFAULT_STATUS_FIELD)[0],
             api_key_values=_policy(environ),
             cache_ttl_seconds=_seconds(environ, CACHE_TTL_SECONDS),
             miss_refresh_seconds=_seconds(environ, MISS_REFRESH_SECONDS),

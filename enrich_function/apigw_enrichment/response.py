@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from apigw_enrichment import state
 from apigw_enrichment.budget import Deadline
-from apigw_enrichment.reingest import ReingestResult, parse_stream_arn, put_records
+from apigw_enrichment.reingest import MAX_RECORD_BYTES, ReingestResult, parse_stream_arn, put_records
 from apigw_enrichment.sources.firehose import REINGESTED_MARK, decode_base64
 
 if TYPE_CHECKING:
@@ -130,15 +130,46 @@ def fit_response(
 
 
 def _move_out(overflow: Sequence[Answer], reingest: Callable[[list[bytes]], ReingestResult]) -> ReingestResult:
-    # The enriched line, decoded again: only for the few records that leave.
-    # Marked, so that the copy passes through unchanged when it comes back (not enriched twice).
-    result = reingest([REINGESTED_MARK + decode_base64(a.data) for a in overflow])
-    for answer, accepted in zip(overflow, result.accepted, strict=True):
+    # The enriched lines, decoded again: only for the few records that leave. Marked, so that
+    # each copy passes through unchanged when it comes back (not enriched twice). A record
+    # whose lines would make a copy over PutRecordBatch's 1,000 KiB (a CloudWatch Logs
+    # subscription record holds many) goes back as several copies, split between lines.
+    payloads: list[bytes] = []
+    owners: list[int] = []
+    for index, answer in enumerate(overflow):
+        for piece in split_lines(decode_base64(answer.data), MAX_RECORD_BYTES - len(REINGESTED_MARK)):
+            payloads.append(REINGESTED_MARK + piece)
+            owners.append(index)
+    result = reingest(payloads)
+    # A record leaves only if every one of its copies is in the stream; otherwise it fails with
+    # its original data (kept under errors/), even if some of its copies were accepted.
+    whole = [True] * len(overflow)
+    for owner, accepted in zip(owners, result.accepted, strict=True):
+        whole[owner] = whole[owner] and accepted
+    for answer, accepted in zip(overflow, whole, strict=True):
         if accepted:
             answer.drop()
         else:
             answer.fail(ResponseFailure.RESPONSE_FULL)
     return result
+
+
+def split_lines(data: bytes, limit: int) -> list[bytes]:
+    """`data` in pieces of at most `limit` bytes, each cut just after a newline. A single line
+    longer than `limit` is a piece of its own (PutRecordBatch will refuse it, and its record fails)."""
+    if len(data) <= limit:
+        return [data]
+    pieces: list[bytes] = []
+    start = 0
+    while len(data) - start > limit:
+        cut = data.rfind(b"\n", start, start + limit) + 1
+        if cut <= start:  # no newline within the limit: the whole line, too long, on its own
+            cut = data.find(b"\n", start + limit) + 1 or len(data)
+        pieces.append(data[start:cut])
+        start = cut
+    if start < len(data):
+        pieces.append(data[start:])
+    return pieces
 
 
 def _room_for(answers: Sequence[Answer], kept: Sequence[Answer], limit: int) -> list[Answer]:

@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from apigw_enrichment.config import Settings
 from apigw_enrichment.enrichment.usage_plans import FetchResult, UsagePlanCache, fetch_directory
+from apigw_enrichment.sources.log_groups import LogGroupStages, list_stages
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
@@ -39,6 +40,7 @@ class _State:
     client: APIGatewayClient | None = None
     cache: UsagePlanCache | None = None
     firehose: dict[str, FirehoseClient] = field(default_factory=dict)
+    stages: LogGroupStages | None = None
 
 
 _state = _State()
@@ -79,6 +81,25 @@ def _fetch_from_api_gateway(deadline: Deadline) -> FetchResult:
     return fetch_directory(apigateway_client(), deadline)
 
 
+def log_group_stages() -> LogGroupStages:
+    """Which stage logs to which CloudWatch log group: listed only when a subscription line
+    lacks its API id or stage, then kept as long as the usage plans are."""
+    if _state.stages is None:
+        current = settings()
+        _state.stages = LogGroupStages(
+            lambda deadline: list_stages(apigateway_client(), deadline),
+            ttl_seconds=current.cache_ttl_seconds,
+            retry_seconds=current.miss_refresh_seconds,
+            budget_seconds=current.lookup_budget_seconds,
+        )
+    return _state.stages
+
+
+def use_stages(stages: LogGroupStages) -> None:
+    """Install a log-group map built elsewhere (a test's fake listing)."""
+    _state.stages = stages
+
+
 def use_cache(cache: UsagePlanCache) -> None:
     """Install a cache built elsewhere (a test's fake fetch, or a benchmark's)."""
     _state.cache = cache
@@ -90,3 +111,4 @@ def reset() -> None:
     _state.client = None
     _state.cache = None
     _state.firehose = {}
+    _state.stages = None

@@ -11,10 +11,10 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -51,10 +51,15 @@ class BatchSummary:
 
     @classmethod
     def of(cls, answers: Sequence[Answer], response_bytes: int) -> BatchSummary:
+        """A subscription record's lines are counted by status one by one."""
         statuses = Counter(a.status for a in answers if a.status is not None)
         failures = Counter(a.reason.value for a in answers if a.reason is not None)
-        # What has neither passed through, already enriched (a failed answer has no status).
-        passed_through = len(answers) - statuses.total() - failures.total()
+        for answer in answers:
+            if answer.line_statuses:
+                statuses.update(answer.line_statuses)
+        # What has passed through, already enriched: no status, no failure, and not a
+        # subscription record (whose lines have their statuses; a control message has none).
+        passed_through = sum(1 for a in answers if a.status is None and a.reason is None and a.line_statuses is None)
         return cls(Counter(map(_RESULT_OF, answers)), statuses, failures, passed_through, response_bytes)
 
 
@@ -87,6 +92,49 @@ def observe_batch(summary: BatchSummary, view: CacheView, reingested: ReingestRe
         _observe_reingest(reingested)
         details["reingested"] = reingested.accepted_count
     logger.info("batch transformed", extra=details)
+
+
+# The dimension of the per-plan metrics, and its value for requests on no plan. A plan id is
+# letters and digits, so no plan can be called this.
+USAGE_PLAN_DIMENSION = "UsagePlan"
+NO_PLAN = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTraffic:
+    """One usage plan's requests in a batch, and how many were client (4xx) and server (5xx) errors."""
+
+    requests: int = 0
+    client_errors: int = 0
+    server_errors: int = 0
+
+
+def plan_traffic(counts: Mapping[tuple[str | None, str | None], int]) -> dict[str, PlanTraffic]:
+    """Requests per (usage plan id, status code as logged), as each plan's traffic."""
+    by_plan: dict[str, list[int]] = {}
+    for (plan_id, status), count in counts.items():
+        totals = by_plan.setdefault(plan_id or NO_PLAN, [0, 0, 0])
+        totals[0] += count
+        code = str(status) if status is not None else ""
+        if len(code) == 3 and code.isdigit():  # noqa: PLR2004 - an HTTP status code has three digits
+            if code[0] == "4":
+                totals[1] += count
+            elif code[0] == "5":
+                totals[2] += count
+    return {plan: PlanTraffic(*totals) for plan, totals in by_plan.items()}
+
+
+def observe_plans(traffic: Mapping[str, PlanTraffic]) -> None:
+    """Per-plan Requests, ClientErrors and ServerErrors, as EMF with the UsagePlan dimension:
+    one metric set per plan in the batch, so as many series as the account has plans, never
+    one per customer or key."""
+    for plan, counts in sorted(traffic.items()):
+        plan_metrics = EphemeralMetrics(namespace=metrics.namespace, service=metrics.service)
+        plan_metrics.add_dimension(name=USAGE_PLAN_DIMENSION, value=plan)
+        plan_metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=counts.requests)
+        plan_metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=counts.client_errors)
+        plan_metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=counts.server_errors)
+        plan_metrics.flush_metrics()
 
 
 def _observe_reingest(result: ReingestResult) -> None:

@@ -55,9 +55,19 @@ def plain_data(
     policy: ApiKeyValuePolicy,
     names: tuple[str, ...] = API_KEY_VALUE_FIELDS,
 ) -> str:
-    """The base64 of a record the splice could not write: its object with the five fields
-    added (None: it passes through), written out again as one line, its key fields (`names`)
-    handled per the policy. Raises RecordError if it cannot be written."""
+    """The base64 of plain_line()."""
+    return encode_base64(plain_line(record, enrichment, policy, names))
+
+
+def plain_line(
+    record: PlainRecord,
+    enrichment: Enrichment | None,
+    policy: ApiKeyValuePolicy,
+    names: tuple[str, ...] = API_KEY_VALUE_FIELDS,
+) -> bytes:
+    """A record the splice could not write: its object with the five fields added (None: it
+    passes through), written out again as one line, its key fields (`names`) handled per the
+    policy. Raises RecordError if it cannot be written."""
     exact = record.obj if record.raw is None else exact_numbers(record.raw, record.obj)
     try:
         if enrichment is None:
@@ -66,19 +76,24 @@ def plain_data(
             out = enrich_object(exact, enrichment, policy, names)
     except RecursionError:  # nested deeper than masking can walk (orjson reads 1,024 levels)
         raise RecordError(EncodingFailure.UNENCODABLE) from None
-    return encode_base64(encode_line(out))
+    return encode_line(out)
 
 
-def copy_data(record: PlainRecord, policy: ApiKeyValuePolicy, names: tuple[str, ...] = API_KEY_VALUE_FIELDS) -> str:
-    """The base64 of a copy this function re-ingested, now back from the stream: its line as
-    the function wrote it, unless the key-value policy (changed since, say) changes it."""
+def copy_data(copy: list[PlainRecord], policy: ApiKeyValuePolicy, names: tuple[str, ...] = API_KEY_VALUE_FIELDS) -> str:
+    """The base64 of a copy this function re-ingested, now back from the stream: its lines as
+    the function wrote them, unless the key-value policy (changed since, say) changes them."""
+    return encode_base64(b"".join(copy_line(record, policy, names) for record in copy))
+
+
+def copy_line(record: PlainRecord, policy: ApiKeyValuePolicy, names: tuple[str, ...] = API_KEY_VALUE_FIELDS) -> bytes:
+    """One line of a re-ingested copy, as it is where the key-value policy changes nothing."""
     raw = record.raw
     if raw is None:  # pragma: no cover - a copy is always read from its JSON
-        return plain_data(record, None, policy, names)
+        return plain_line(record, None, policy, names)
     one_line = raw.endswith(b"\n") and raw.find(b"\n") == len(raw) - 1 and raw.find(b"\r") == -1
     if one_line and apply_key_value_policy(record.obj, policy, names) is record.obj:
-        return encode_base64(raw)
-    return plain_data(record, None, policy, names)
+        return raw
+    return plain_line(record, None, policy, names)
 
 
 def enrich_object(

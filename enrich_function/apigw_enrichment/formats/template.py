@@ -39,6 +39,7 @@ API_ID = "$context.apiId"
 STAGE = "$context.stage"
 API_KEY_ID = "$context.identity.apiKeyId"
 API_KEY = "$context.identity.apiKey"  # the raw key: a secret
+STATUS = "$context.status"  # the response's status code: counted per usage plan
 # API Gateway refuses a format without one of these, so that each line names its request.
 REQUEST_IDS = ("$context.requestId", "$context.extendedRequestId")
 IDENTITY_VARIABLES = (API_ID, STAGE, API_KEY_ID)

@@ -63,11 +63,13 @@ def encode_base64(raw: bytes) -> str:
 REINGESTED_MARK = b"\x1e"
 
 
-def read_reingested(data: str) -> tuple[bytes, dict[str, Any]] | None:
-    """(the line, its object) if `data` is a copy this function re-ingested, else None.
+def read_reingested(data: str) -> list[tuple[bytes, dict[str, Any]]] | None:
+    """Each line of `data` with its object if `data` is a copy this function re-ingested, else None.
 
-    Only reached for data that could not be read as a JSON line: the mark makes a copy no JSON, so
-    the usual record pays nothing for this check.
+    A copy holds one line, or several when it is part of a CloudWatch Logs subscription record
+    too large to go back whole; each line ends with its own newline. Only reached for data that
+    could not be read as a JSON line: the mark makes a copy no JSON, so the usual record pays
+    nothing for this check.
     """
     try:
         marked = decode_base64(data)
@@ -76,7 +78,11 @@ def read_reingested(data: str) -> tuple[bytes, dict[str, Any]] | None:
     if not marked.startswith(REINGESTED_MARK):
         return None
     raw = marked[len(REINGESTED_MARK) :]
+    # Lines as the function wrote them: each up to and including its newline.
+    lines = [line + b"\n" for line in raw.split(b"\n")[:-1]]
+    if not raw.endswith(b"\n"):
+        lines.append(raw.rpartition(b"\n")[2])
     try:
-        return raw, read_object(raw)
+        return [(line, read_object(line)) for line in lines]
     except RecordError:
         return None

@@ -92,12 +92,12 @@ def test_pass_through_keeps_a_masked_value_exactly_and_still_applies_the_policy(
 def test_a_re_ingested_copy_goes_back_as_the_function_wrote_it():
     line = b'{"a": "spaced", "api_key": "****a1f3", "enrichment_status": "enriched"}\n'
     record = PlainRecord(line, json.loads(line))
-    assert base64.b64decode(copy_data(record, ApiKeyValuePolicy.MASK)) == line
+    assert base64.b64decode(copy_data([record], ApiKeyValuePolicy.MASK)) == line
 
 
 def test_unless_the_key_value_policy_now_changes_it():
     line = b'{"api_key": "demoAcmeKeyValue000000000000a1f3", "enrichment_status": "enriched"}\n'
     record = PlainRecord(line, json.loads(line))
-    assert base64.b64decode(copy_data(record, ApiKeyValuePolicy.KEEP)) == line
-    masked = json.loads(base64.b64decode(copy_data(record, ApiKeyValuePolicy.MASK)))
+    assert base64.b64decode(copy_data([record], ApiKeyValuePolicy.KEEP)) == line
+    masked = json.loads(base64.b64decode(copy_data([record], ApiKeyValuePolicy.MASK)))
     assert masked == {"api_key": "****a1f3", "enrichment_status": "enriched"}
