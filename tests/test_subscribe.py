@@ -20,6 +20,7 @@ from moto import mock_aws
 from apigw_logs import stages, subscribe
 from apigw_logs.main import cli
 from tests.support.api_stages import REGION, STACK_NAME, STREAM_ARN, Settings, rest_api, seed, stub_stack, table_rows
+from tests.support.events import ROOT
 from tests.support.log_groups import (
     DENIED_LOGS,
     QUIET_GROUP,
@@ -459,3 +460,20 @@ def test_a_prefix_with_no_exact_match_on_any_page_is_no_group():
 def test_the_logs_client_retries_in_botocores_standard_mode():
     client = subscribe.connect_logs(REGION)
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": stages.MAX_ATTEMPTS}
+
+
+# -- The guide -----------------------------------------------------------------------------------
+
+
+def test_the_onboarding_guide_has_the_section_the_filter_and_how_to_remove_it():
+    guide = (ROOT / "docs" / "onboarding.md").read_text(encoding="utf-8")
+    assert "\n## Stages that log to CloudWatch Logs\n" in guide
+    assert f"--filter-name {subscribe.FILTER_NAME}" in guide
+    for permission in (
+        "logs:DescribeLogGroups",
+        "logs:DescribeSubscriptionFilters",
+        "logs:PutSubscriptionFilter",
+        "iam:PassRole",
+        subscribe.ROLE_OUTPUT,
+    ):
+        assert permission in guide
