@@ -18,6 +18,7 @@ from apigw_enrichment.enrichment.masking import mask_value
 from apigw_enrichment.fields import API_KEY_VALUE_FIELDS, ENRICHMENT_FIELDS
 from apigw_enrichment.sources.firehose import REINGESTED_MARK
 from apigw_logs.lambda_context import LocalContext
+from apigw_logs.samples import subscription_record
 from tests.support.directory import KNOWN_API, KNOWN_KEY, KNOWN_STAGE, use_fixed_directory
 from tests.support.events import firehose_event
 
@@ -126,3 +127,26 @@ def test_the_five_fields_in_a_line_that_is_no_copy_are_overwritten_not_trusted(d
     use_fixed_directory(knows_the_key=False)
     again = [json.loads(base64.b64decode(r["data"])) for r in run(first)["records"]]
     assert all(obj["usage_plan_id"] is None and obj["enrichment_status"] != "enriched" for obj in again)
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.lists(
+        json_objects.map(json.dumps) | json_objects.map(lambda obj: json.dumps(obj, separators=(",", ":")) + "\n"),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_subscription_record_is_its_lines_answered_as_direct_records_one_after_another(messages):
+    """Each message is read, masked and enriched exactly as the same line sent straight to the
+    stream; if any of them would fail, the whole record fails (and is kept as sent)."""
+    use_fixed_directory()
+    record = subscription_record(messages)
+    (answer,) = run([record])["records"]
+    direct = run([message.encode() for message in messages])["records"]
+    if all(each["result"] == "Ok" for each in direct):
+        assert answer["result"] == "Ok"
+        assert base64.b64decode(answer["data"]) == b"".join(base64.b64decode(each["data"]) for each in direct)
+    else:
+        assert answer["result"] == "ProcessingFailed"
+        assert base64.b64decode(answer["data"]) == record

@@ -86,8 +86,11 @@ def rows_of(answers: Sequence[Answer]) -> list[Row]:
     rows = []
     for answer in answers:
         if answer.result == "Ok":
-            line = base64.b64decode(answer.data).decode("utf-8").rstrip()
-            rows.append(Row(answer.result, json.loads(line)["enrichment_status"], line))
+            # One line, or a CloudWatch Logs subscription record's lines: a row each.
+            lines = base64.b64decode(answer.data).decode("utf-8").split("\n")[:-1]
+            rows.extend(Row(answer.result, json.loads(line)["enrichment_status"], line) for line in lines)
+        elif answer.result == "Dropped" and answer.line_statuses is not None:
+            rows.append(Row(answer.result, "control message", "(CloudWatch Logs checking the stream: none to deliver)"))
         elif answer.result == "Dropped":
             rows.append(Row(answer.result, "re-ingested", "(did not fit the response; the stream accepted its copy)"))
         else:
@@ -209,8 +212,9 @@ def run(event_paths: Sequence[Path], account_path: Path | None = None, *, verbos
                 raise InputError(f"{path}: {error}") from None
             click.echo(f"== {path}: {len(event['records'])} records")
             sys.stdout.flush()
-            rows = rows_of(handle(event))
-            results.update(row.result for row in rows)
+            answers = handle(event)
+            rows = rows_of(answers)
+            results.update(answer.result for answer in answers)  # records; statuses are lines'
             statuses.update(row.status for row in rows if row.result == "Ok")
             print_table(rows)
     click.echo("== summary")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import json
 import re
 from pathlib import Path
@@ -154,6 +155,40 @@ def event(records: Sequence[bytes | str], first: int) -> dict[str, Any]:
     }
 
 
+# The log group a stage of the orders API writes its access logs to (its destinationArn).
+ACCESS_LOG_GROUP = "/aws/apigateway/orders-prod-access-logs"
+
+
+def subscription_record(
+    messages: Sequence[bytes | str],
+    *,
+    log_group: str = ACCESS_LOG_GROUP,
+    message_type: str = "DATA_MESSAGE",
+    first_id: int = 0,
+) -> bytes:
+    """A record as a CloudWatch Logs subscription filter writes it to Firehose: gzip of the envelope."""
+    envelope = {
+        "messageType": message_type,
+        "owner": "123456789012" if message_type == "DATA_MESSAGE" else "CloudwatchLogs",
+        "logGroup": log_group,
+        "logStream": "c0ffee0000000000000000000000abcd" if message_type == "DATA_MESSAGE" else "",
+        "subscriptionFilters": ["apigw-access-logs"],
+        "logEvents": [
+            {
+                # CloudWatch Logs event ids are 56-digit decimal strings.
+                "id": f"{first_id + index:056d}",
+                "timestamp": ARRIVAL_MS + index,
+                "message": message.decode("utf-8") if isinstance(message, bytes) else message,
+            }
+            for index, message in enumerate(messages)
+        ],
+    }
+    return gzip.compress(json.dumps(envelope, separators=(",", ":")).encode(), mtime=0)
+
+
+CONTROL_MESSAGE = "CWL CONTROL MESSAGE: Checking health of destination Firehose."
+
+
 def compact(obj: Mapping[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -167,6 +202,17 @@ def build_events() -> dict[str, dict[str, Any]]:
         "recommended_format.json": event(recommended_lines(access_log_format), 101),
         "camel_case.json": event(camel, 201),
         "malformed.json": event([data for _, data in MALFORMED], 301),
+        # One stream takes both: subscription records (a control message first, as CloudWatch
+        # Logs sends when a filter is created) and a line straight from a stage.
+        "cloudwatch_logs_subscription.json": event(
+            [
+                subscription_record([CONTROL_MESSAGE], log_group="", message_type="CONTROL_MESSAGE"),
+                subscription_record(recommended_lines(access_log_format)),
+                subscription_record([compact(line) for line in RAW_KEY_FORMAT[:3]], first_id=4),
+                compact(RAW_KEY_FORMAT[3]),
+            ],
+            401,
+        ),
     }
 
 
