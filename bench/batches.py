@@ -14,7 +14,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from apigw_enrichment.fields import RECOMMENDED_ACCESS_LOG_FORMAT
-from apigw_logs.samples import STREAM_ARN, fill_format
+from apigw_logs.samples import STREAM_ARN, fill_format, subscription_record
 from tests.support.fake_apigateway import FakeAccount
 
 if TYPE_CHECKING:
@@ -161,3 +161,33 @@ def batch(size_mb: float, *, seed: int = 2026, log_format: str | None = None) ->
 def data_bytes(event: Mapping[str, Any]) -> int:
     """The decoded size of the records' data: what the batch's size counts."""
     return sum(len(base64.b64decode(record["data"])) for record in event["records"])
+
+
+def subscription_batch(size_mb: float, events_per_record: int, *, seed: int = 2026) -> dict[str, Any]:
+    """A Firehose event of CloudWatch Logs subscription records, as the stream receives them
+    when a stage logs to CloudWatch Logs: each record gzip of an envelope of `events_per_record`
+    lines in the recommended format, the records' compressed data adding up to `size_mb`, as
+    the processor's buffer counts it."""
+
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
+    records: list[dict[str, Any]] = []
+    total = 0
+    n = 0
+    while total < size_mb * MB:
+        lines = [record_line(RECOMMENDED_ACCESS_LOG_FORMAT, n + i, rng) for i in range(events_per_record)]
+        n += events_per_record
+        data = subscription_record(lines, first_id=n)
+        records.append(
+            {
+                "recordId": f"49661{len(records):051d}",
+                "approximateArrivalTimestamp": 1763683200000 + len(records),
+                "data": base64.b64encode(data).decode("ascii"),
+            }
+        )
+        total += len(data)
+    return {
+        "invocationId": f"00000000-0000-4000-8001-{int(size_mb * 1000):012d}",
+        "deliveryStreamArn": STREAM_ARN,
+        "region": "us-east-1",
+        "records": records,
+    }

@@ -76,6 +76,7 @@ def main() -> None:
     timings = [time_size(size, args.runs) for size in batches.SIZES_MB]
     print_throughput(timings)
     print_formats(args.runs)
+    print_subscriptions(args.runs)
     peak, before = peak_rss(max(batches.SIZES_MB))
     imports = import_seconds()
     print(f"\nPeak RSS, fresh process answering the {max(batches.SIZES_MB)} MB batch: {peak:.0f} MB")
@@ -171,6 +172,59 @@ def print_formats(runs: int, size_mb: int = 1) -> None:
     print("| --- | ---: | ---: | ---: |")
     for name, micros in (("JSON", json_us), ("CLF", clf_us)):
         print(f"| {name} | {len(events[name]['records']):,} | {micros:.1f} us | {micros / json_us:.2f}x |")
+
+
+# The processor buffer the template sets (ProcessingConfiguration BufferSizeInMBs; a test checks).
+PROCESSOR_BUFFER_MB = 0.4
+
+
+def print_subscriptions(runs: int, size_mb: float = 0.25) -> None:
+    """CloudWatch Logs subscription records: how much larger the answer is than the compressed
+    batch the processor's buffer counts, which sets the largest buffer whose answer still fits
+    Lambda's 6 MB response without re-ingesting, and the cost per line next to a direct record."""
+    from apigw_enrichment import handler as app  # noqa: PLC0415 - after the environment is set
+    from apigw_enrichment import state  # noqa: PLC0415
+    from apigw_enrichment.response import RESPONSE_LIMIT_BYTES  # noqa: PLC0415
+    from apigw_logs.lambda_context import LocalContext  # noqa: PLC0415
+
+    context = LocalContext()
+    direct = batches.batch(size_mb)
+    print(f"\nCloudWatch Logs subscription records ({size_mb} MB of compressed records a batch):")
+    print("| lines a record | records | lines | answer / batch | largest buffer for 6 MB | per line | vs direct |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    state.reset()
+    use_bench_account()
+    app.lambda_handler(direct, context)
+    direct_us = _median_per_line(lambda: app.lambda_handler(direct, context), len(direct["records"]), runs)
+    largest = 0.0
+    for events_per_record in (10, 100, 1000):
+        event = batches.subscription_batch(size_mb, events_per_record)
+        lines = len(event["records"]) * events_per_record
+        # The answer with no response limit: everything the batch comes to.
+        answers = app.handle(event, context)
+        answer_bytes = len(
+            json.dumps({"records": [{"recordId": a.record_id, "result": a.result, "data": a.data} for a in answers]})
+        )
+        growth = answer_bytes / batches.data_bytes(event)
+        micros = _median_per_line(lambda event=event: app.handle(event, context), lines, runs)
+        print(
+            f"| {events_per_record:,} | {len(event['records']):,} | {lines:,} | {growth:.1f}x "
+            f"| {RESPONSE_LIMIT_BYTES / growth / 1e6:.2f} MB | {micros:.1f} us | {micros / direct_us:.2f}x |"
+        )
+        largest = max(largest, growth)
+    print(
+        f"The stack's processor buffer, {PROCESSOR_BUFFER_MB} MB, answers {PROCESSOR_BUFFER_MB * largest:.1f} MB at "
+        f"the largest growth above (direct records: {direct_us:.1f} us each)"
+    )
+
+
+def _median_per_line(run: Callable[[], Any], lines: int, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) / lines * 1e6)
+    return statistics.median(samples)
 
 
 def peak_rss(size_mb: int) -> tuple[float, float]:
