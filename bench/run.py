@@ -185,7 +185,11 @@ def print_subscriptions(runs: int, size_mb: float = 0.25) -> None:
     from apigw_enrichment import handler as app  # noqa: PLC0415 - after the environment is set
     from apigw_enrichment import state  # noqa: PLC0415
     from apigw_enrichment.response import RESPONSE_LIMIT_BYTES  # noqa: PLC0415
+    from apigw_enrichment.sources.firehose import validate_event  # noqa: PLC0415
     from apigw_logs.lambda_context import LocalContext  # noqa: PLC0415
+
+    def transform(event: dict[str, Any]) -> list[Any]:
+        return app.transform_batch(validate_event(event), state.settings(), state.usage_plan_cache()).answers
 
     context = LocalContext()
     direct = batches.batch(size_mb)
@@ -201,12 +205,12 @@ def print_subscriptions(runs: int, size_mb: float = 0.25) -> None:
         event = batches.subscription_batch(size_mb, events_per_record)
         lines = len(event["records"]) * events_per_record
         # The answer with no response limit: everything the batch comes to.
-        answers = app.handle(event, context)
+        answers = transform(event)
         answer_bytes = len(
             json.dumps({"records": [{"recordId": a.record_id, "result": a.result, "data": a.data} for a in answers]})
         )
         growth = answer_bytes / batches.data_bytes(event)
-        micros = _median_per_line(lambda event=event: app.handle(event, context), lines, runs)
+        micros = _median_per_line(partial(transform, event), lines, runs)
         print(
             f"| {events_per_record:,} | {len(event['records']):,} | {lines:,} | {growth:.1f}x "
             f"| {RESPONSE_LIMIT_BYTES / growth / 1e6:.2f} MB | {micros:.1f} us | {micros / direct_us:.2f}x |"

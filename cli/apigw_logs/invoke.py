@@ -83,7 +83,7 @@ def load_event(path: Path) -> dict[str, Any]:
 
 def rows_of(answers: Sequence[Answer]) -> list[Row]:
     """Each record's answer as the handler gave it, with the handler's own reason for a failure."""
-    rows = []
+    rows: list[Row] = []
     for answer in answers:
         if answer.result == "Ok":
             # One line, or a CloudWatch Logs subscription record's lines: a row each.
