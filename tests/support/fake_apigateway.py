@@ -92,8 +92,13 @@ class PagingApiGateway:
         limit = int(query.get("limit", REAL_DEFAULT_PAGE))
         position = query.get("position")
         parts = url.path.strip("/").split("/")
-        if parts == ["usageplans"]:
+        if parts == ["usageplans"] and "keyId" in query:  # the plans one key is on
+            operation = "GetUsagePlans"
+            items = [plan for plan in self.account.plans if query["keyId"] in self.account.keys_by_plan[plan["id"]]]
+        elif parts == ["usageplans"]:
             operation, items = "GetUsagePlans", self.account.plans
+        elif len(parts) == 2 and parts[0] == "apikeys":  # GetApiKey: one key, not a page
+            return self._one_key(parts[1], include_value=query.get("includeValue") == "true")
         elif len(parts) == 3 and parts[0] == "usageplans" and parts[2] == "keys":
             operation = "GetUsagePlanKeys"
             items = [
@@ -131,6 +136,20 @@ class PagingApiGateway:
         if start + page < len(items):
             body["position"] = str(start + page)
         return _response(200, body)
+
+    def _one_key(self, key_id: str, *, include_value: bool) -> AWSResponse:
+        self.calls.append(Call("GetApiKey", 0, None))
+        self.on_request()
+        failure = self.failure(len(self.calls), "GetApiKey")
+        if isinstance(failure, Exception):
+            raise failure
+        if failure is not None and not isinstance(failure, bytes):
+            status, code, message = failure
+            return _response(status, {"message": message}, code)
+        key = self.account.api_keys.get(key_id)
+        if key is None:
+            return _response(404, {"message": "Invalid API Key identifier specified"}, "NotFoundException")
+        return _response(200, {k: v for k, v in key.items() if include_value or k != "value"})
 
 
 def _response(status: int, body: dict[str, Any], error_code: str | None = None) -> AWSResponse:

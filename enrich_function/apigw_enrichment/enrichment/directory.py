@@ -91,6 +91,29 @@ class UsagePlanDirectory:
     def knows(self, api_id: str | None, stage: str | None, key_id: str) -> bool:
         return api_id is not None and stage is not None and (api_id, stage, key_id) in self._by_stage_key
 
+    def with_keys(self, found: Iterable[tuple[Customer, Iterable[Mapping[str, Any]]]]) -> UsagePlanDirectory:
+        """This directory and these keys, each looked up alone: its customer and the plans it is on
+        (as GetUsagePlans lists them). A new directory; this one is not changed."""
+        by_stage_key = dict(self._by_stage_key)
+        unplanned = dict(self._unplanned)
+        for customer, plans in found:
+            unplanned[customer.key_id] = Enrichment(
+                EnrichmentStatus.UNKNOWN_API_KEY, None, None, customer.customer_id, customer.name
+            )
+            for plan in plans:
+                enrichment = Enrichment(
+                    EnrichmentStatus.ENRICHED, plan.get("id"), plan.get("name"), customer.customer_id, customer.name
+                )
+                for stage in plan.get("apiStages", ()):
+                    by_stage_key.setdefault((stage["apiId"], stage["stage"], customer.key_id), enrichment)
+        return UsagePlanDirectory(
+            MappingProxyType(by_stage_key),
+            MappingProxyType(unplanned),
+            plan_count=self.plan_count,
+            key_count=len(unplanned),
+            conflicts=self.conflicts,
+        )
+
 
 def build_directory(plans: Iterable[PlanKeys], api_keys: Iterable[Mapping[str, Any]]) -> UsagePlanDirectory:
     """Join the usage plans, their keys and the account's API keys into one directory.

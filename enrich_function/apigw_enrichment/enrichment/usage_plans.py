@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from apigw_enrichment.budget import BudgetExhaustedError, Deadline, metered
+from apigw_enrichment.budget import BudgetExhaustedError, Deadline, RequestMeter, metered
 from apigw_enrichment.enrichment.directory import Customer, PlanKeys, UsagePlanDirectory, build_directory
 
 if TYPE_CHECKING:
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
     from apigw_enrichment.enrichment.keys import LookupKey
 
+_MINUTE = 60.0
+
 # The API's own default page is 25 items; 500 is its maximum.
 PAGE_SIZE = 500
 _PAGING: PaginatorConfigTypeDef = {"PageSize": PAGE_SIZE}
@@ -37,7 +41,12 @@ _PAGING: PaginatorConfigTypeDef = {"PageSize": PAGE_SIZE}
 logging.getLogger("botocore.parsers").setLevel(logging.INFO)
 
 # The IAM resource each listing needs apigateway:GET on, to name it when it is denied.
-_RESOURCE_PATHS = {"GetUsagePlans": "/usageplans", "GetUsagePlanKeys": "/usageplans/*/keys", "GetApiKeys": "/apikeys"}
+_RESOURCE_PATHS = {
+    "GetUsagePlans": "/usageplans",
+    "GetUsagePlanKeys": "/usageplans/*/keys",
+    "GetApiKeys": "/apikeys",
+    "GetApiKey": "/apikeys/*",
+}
 _THROTTLING_CODES = frozenset(
     {"TooManyRequestsException", "ThrottlingException", "Throttling", "LimitExceededException"}
 )
@@ -77,8 +86,22 @@ class DirectoryLoadError(Exception):
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     directory: UsagePlanDirectory
-    calls: int
+    calls: int  # control-plane requests
     # Items left out because they could not be read (see _Listing); the rest was used.
+    skipped: int = 0
+    # Where the directory came from: "listing" (the control plane) or "snapshot" (the bucket).
+    source: str = "listing"
+    # Why a snapshot was not used, when one was looked for and the account was listed instead.
+    snapshot_problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """The account's usage plans (with their keys) and API keys, as listed; values removed."""
+
+    plans: list[PlanKeys]
+    api_keys: list[dict[str, str | None]]
+    calls: int
     skipped: int = 0
 
 
@@ -89,10 +112,24 @@ def fetch_directory(client: APIGatewayClient, deadline: Deadline | None = None) 
     refused once `deadline` has passed. Any failure raises DirectoryLoadError; an item of an
     answer that cannot be read is skipped and counted, and the rest of the answer is used.
     """
+    listed = fetch_listing(client, deadline)
+    return FetchResult(build_directory(listed.plans, listed.api_keys), listed.calls, listed.skipped)
+
+
+def fetch_listing(client: APIGatewayClient, deadline: Deadline | None = None) -> Listed:
+    """What fetch_directory lists, before it is built into a directory (the refresher writes it)."""
+    with _control_plane(client, deadline) as meter:
+        listing = _Listing(client)
+        plans, api_keys = listing.listed()
+        return Listed(plans, api_keys, meter.requests, listing.skipped)
+
+
+@contextmanager
+def _control_plane(client: APIGatewayClient, deadline: Deadline | None) -> Iterator[RequestMeter]:
+    """Meter and bound the block's requests, and turn any failure into a DirectoryLoadError."""
     with metered(client, "api-gateway", deadline) as meter, _bodies_checked(client):
         try:
-            listing = _Listing(client)
-            return FetchResult(listing.directory(), meter.requests, listing.skipped)
+            yield meter
         except BudgetExhaustedError:
             budget = deadline.seconds if deadline is not None else 0
             detail = f"lookup budget of {budget:g} s used up after {meter.requests} requests"
@@ -111,6 +148,40 @@ def fetch_directory(client: APIGatewayClient, deadline: Deadline | None = None) 
             # Only the type: the message of a parser's error or a KeyError may quote the answer.
             detail = f"{type(error).__name__} while reading the listings"
             raise DirectoryLoadError(FailureKind.OTHER, detail, calls=meter.requests) from None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFound:
+    """One API key looked up alone: its customer (None: no such key), and the plans it is on."""
+
+    key_id: str
+    customer: Customer | None
+    plans: tuple[Mapping[str, Any], ...] = ()
+
+
+def look_up_key(client: APIGatewayClient, key_id: str, deadline: Deadline | None = None) -> tuple[KeyFound, int]:
+    """GetApiKey and GetUsagePlans(keyId): a key the directory does not know, in a few calls.
+
+    Returns what was found and the number of requests. A key API Gateway does not have is
+    found as None (a negative answer, to be remembered). Raises DirectoryLoadError otherwise.
+    """
+    with _control_plane(client, deadline) as meter:
+        listing = _Listing(client)
+        try:
+            # includeValue stays False: the secret value is never requested.
+            item = client.get_api_key(apiKey=key_id, includeValue=False)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NotFoundException":
+                return KeyFound(key_id, None), meter.requests
+            raise
+        customer = Customer(key_id, _string(item, "name"), _string(item, "customerId"))
+        pages = client.get_paginator("get_usage_plans").paginate(keyId=key_id, PaginationConfig=_PAGING)
+        plans = tuple(
+            {"id": plan_id, "name": _string(plan, "name"), "apiStages": listing.stages(plan)}
+            for plan in listing.items(pages)
+            if (plan_id := listing.item_id(plan)) is not None
+        )
+        return KeyFound(key_id, customer, plans), meter.requests
 
 
 @contextmanager
@@ -152,22 +223,22 @@ class _Listing:
         self._client = client
         self.skipped = 0
 
-    def directory(self) -> UsagePlanDirectory:
+    def listed(self) -> tuple[list[PlanKeys], list[dict[str, str | None]]]:
         plans = []
-        for plan in self._listed(self._client.get_paginator("get_usage_plans").paginate(PaginationConfig=_PAGING)):
-            plan_id = self._id(plan)
+        for plan in self.items(self._client.get_paginator("get_usage_plans").paginate(PaginationConfig=_PAGING)):
+            plan_id = self.item_id(plan)
             if plan_id is not None:
-                readable = {"id": plan_id, "name": _string(plan, "name"), "apiStages": self._stages(plan)}
+                readable = {"id": plan_id, "name": _string(plan, "name"), "apiStages": self.stages(plan)}
                 plans.append(PlanKeys(readable, self._plan_keys(plan_id)))
 
         # includeValues stays False: the secret values are never requested.
         pages = self._client.get_paginator("get_api_keys").paginate(includeValues=False, PaginationConfig=_PAGING)
         api_keys = [
             {"id": key_id, "name": _string(key, "name"), "customerId": _string(key, "customerId")}
-            for key in self._listed(pages)
-            if (key_id := self._id(key)) is not None
+            for key in self.items(pages)
+            if (key_id := self.item_id(key)) is not None
         ]
-        return build_directory(plans, api_keys)
+        return plans, api_keys
 
     def _plan_keys(self, plan_id: str) -> tuple[Customer, ...]:
         paginator = self._client.get_paginator("get_usage_plan_keys")
@@ -175,11 +246,11 @@ class _Listing:
         # Each item carries the key's raw `value`; only the id and name are kept.
         return tuple(
             Customer(key_id, _string(item, "name"), None)
-            for item in self._listed(pages)
-            if (key_id := self._id(item)) is not None
+            for item in self.items(pages)
+            if (key_id := self.item_id(item)) is not None
         )
 
-    def _stages(self, plan: Mapping[str, Any]) -> list[dict[str, str]]:
+    def stages(self, plan: Mapping[str, Any]) -> list[dict[str, str]]:
         stages = []
         for stage in self._objects(plan.get("apiStages", ())):
             api_id, name = _string(stage, "apiId"), _string(stage, "stage")
@@ -189,7 +260,7 @@ class _Listing:
                 stages.append({"apiId": api_id, "stage": name})
         return stages
 
-    def _listed(self, pages: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    def items(self, pages: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
         return self._objects(item for page in pages for item in page.get("items", ()))
 
     def _objects(self, items: Iterable[object]) -> Iterator[dict[str, Any]]:
@@ -199,7 +270,7 @@ class _Listing:
             else:
                 self.skipped += 1
 
-    def _id(self, item: Mapping[str, Any]) -> str | None:
+    def item_id(self, item: Mapping[str, Any]) -> str | None:
         item_id = _string(item, "id")
         if item_id is None:
             self.skipped += 1
@@ -248,6 +319,21 @@ class LoadReport:
     failure: FailureKind | None = None
     error: str | None = None
     missing_permission: str | None = None
+    source: str = "listing"
+    snapshot_problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupReport:
+    """What one batch's targeted lookups of unknown keys did."""
+
+    keys: int  # looked up
+    found: int  # of which API Gateway has
+    calls: int
+    duration_seconds: float
+    deferred: int = 0  # unknown keys left for a later batch (the per-batch or per-minute cap)
+    failure: FailureKind | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +343,14 @@ class CacheView:
     directory: UsagePlanDirectory | None
     age_seconds: float | None
     load: LoadReport | None
+    lookups: LookupReport | None = None
+
+
+# Targeted lookups of keys the directory does not know, in place of a full reload: at most this
+# many keys a batch (two or more requests each), and this many a minute for the environment.
+# API Gateway allows the account 10 requests a second; 30 keys a minute is about one a second.
+LOOKUPS_PER_BATCH = 5
+LOOKUPS_PER_MINUTE = 30
 
 
 class UsagePlanCache:
@@ -280,6 +374,7 @@ class UsagePlanCache:
         miss_refresh_seconds: float,
         budget_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        look_up: Callable[[str, Deadline], tuple[KeyFound, int]] | None = None,
     ) -> None:
         self._fetch = fetch
         self._ttl = ttl_seconds
@@ -290,17 +385,25 @@ class UsagePlanCache:
         self._loaded_at: float | None = None
         self._attempted_at: float | None = None
         self._last_failed = False
+        # With `look_up`, a key the directory does not know is looked up alone (bounded) instead
+        # of reloading everything; each key is asked about at most once per miss_refresh_seconds.
+        self._look_up = look_up
+        self._asked: dict[str, float] = {}  # key id -> when it was last looked up (found or not)
+        self._recent: deque[float] = deque()  # when each lookup of the last minute started
+        self._lookups_paused_until = 0.0
 
     def view_for(self, keys: Collection[LookupKey], *, time_left: float | None = None) -> CacheView:
         """The directory for a batch with these keys, reloading first if the policy says so."""
         now = self._clock()
         trigger = self._reload_trigger(now, keys)
-        report = None
+        budget = self._budget if time_left is None else max(0.0, min(self._budget, time_left))
+        report = lookups = None
         if trigger is not None:
-            budget = self._budget if time_left is None else max(0.0, min(self._budget, time_left))
             report = self._load(trigger, budget)
+        elif self._look_up is not None and self._directory is not None:
+            lookups = self._look_up_unknown(now, keys, budget)
         age = None if self._loaded_at is None else self._clock() - self._loaded_at
-        return CacheView(self._directory, age, report)
+        return CacheView(self._directory, age, report, lookups)
 
     def _reload_trigger(self, now: float, keys: Collection[LookupKey]) -> LoadTrigger | None:
         if self._attempted_at is None:
@@ -310,7 +413,7 @@ class UsagePlanCache:
             return LoadTrigger.RETRY if since_attempt >= self._miss_refresh else None
         if self._loaded_at is None or now - self._loaded_at >= self._ttl:
             return LoadTrigger.EXPIRED
-        if since_attempt >= self._miss_refresh and self._has_unknown(keys):
+        if self._look_up is None and since_attempt >= self._miss_refresh and self._has_unknown(keys):
             return LoadTrigger.UNKNOWN_KEY
         return None
 
@@ -319,6 +422,58 @@ class UsagePlanCache:
         if directory is None:
             return False
         return any(key.key_id is not None and not directory.knows(key.api_id, key.stage, key.key_id) for key in keys)
+
+    def _look_up_unknown(self, now: float, keys: Collection[LookupKey], budget: float) -> LookupReport | None:
+        """Look up, each alone, the keys of this batch the directory does not know, within the caps."""
+        directory, look_up = self._directory, self._look_up
+        if directory is None or look_up is None:  # pragma: no cover - view_for checks both
+            return None
+        unknown = sorted(
+            {
+                key.key_id
+                for key in keys
+                if key.key_id is not None
+                and not directory.knows(key.api_id, key.stage, key.key_id)
+                and now - self._asked.get(key.key_id, -math.inf) >= self._miss_refresh
+            }
+        )
+        if not unknown or now < self._lookups_paused_until:
+            return None
+        while self._recent and now - self._recent[0] >= _MINUTE:
+            self._recent.popleft()
+        room = min(LOOKUPS_PER_BATCH, LOOKUPS_PER_MINUTE - len(self._recent))
+        chosen, deferred = unknown[: max(0, room)], max(0, len(unknown) - max(0, room))
+        if not chosen:
+            return LookupReport(0, 0, 0, 0.0, deferred=deferred)
+        deadline = Deadline(budget, self._clock)
+        found: list[tuple[Customer, tuple[Mapping[str, Any], ...]]] = []
+        calls = 0
+        failure: DirectoryLoadError | None = None
+        for key_id in chosen:
+            self._recent.append(now)
+            self._asked[key_id] = now
+            try:
+                answer, used = look_up(key_id, deadline)
+            except DirectoryLoadError as error:
+                calls += error.calls
+                failure = error
+                # Throttled or denied: the rest wait, and so does everyone for the gap.
+                self._lookups_paused_until = self._clock() + self._miss_refresh
+                break
+            calls += used
+            if answer.customer is not None:
+                found.append((answer.customer, answer.plans))
+        if found:
+            self._directory = directory.with_keys(found)
+        return LookupReport(
+            keys=len(chosen),
+            found=len(found),
+            calls=calls,
+            duration_seconds=self._clock() - now,
+            deferred=deferred,
+            failure=None if failure is None else failure.kind,
+            error=None if failure is None else failure.detail,
+        )
 
     def _load(self, trigger: LoadTrigger, budget_seconds: float) -> LoadReport:
         started = self._clock()
@@ -334,6 +489,7 @@ class UsagePlanCache:
         self._directory = result.directory
         self._loaded_at = self._attempted_at = finished
         self._last_failed = False
+        self._asked.clear()  # a fresh directory: any key it does not know may be asked about again
         return LoadReport(
             trigger,
             ok=True,
@@ -342,6 +498,8 @@ class UsagePlanCache:
             plans=result.directory.plan_count,
             keys=result.directory.key_count,
             skipped=result.skipped,
+            source=result.source,
+            snapshot_problem=result.snapshot_problem,
         )
 
     def _failed(self, trigger: LoadTrigger, started: float, error: DirectoryLoadError) -> LoadReport:
