@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from apigw_enrichment.answers import Answer
-    from apigw_enrichment.enrichment.usage_plans import CacheView, LoadReport
+    from apigw_enrichment.enrichment.usage_plans import CacheView, LoadReport, LookupReport
     from apigw_enrichment.reingest import ReingestResult
 
 logger = Logger()
@@ -69,6 +69,8 @@ _RESULT_OF = attrgetter("result")
 def observe_batch(summary: BatchSummary, view: CacheView, reingested: ReingestResult | None) -> None:
     if view.load is not None:
         _observe_load(view.load, serving_snapshot=view.directory is not None)
+    if view.lookups is not None:
+        _observe_lookups(view.lookups)
     for result, count in summary.results.items():
         metrics.add_metric(name=f"Records{result}", unit=MetricUnit.Count, value=count)
     for status, count in summary.statuses.items():
@@ -159,6 +161,28 @@ def _observe_reingest(result: ReingestResult) -> None:
         logger.info("records that did not fit the response were re-ingested", extra=details)
 
 
+def _observe_lookups(lookups: LookupReport) -> None:
+    """Unknown keys looked up alone: how many, what it cost, and what the caps held back."""
+    metrics.add_metric(name="KeyLookups", unit=MetricUnit.Count, value=lookups.keys)
+    metrics.add_metric(name="KeyLookupCalls", unit=MetricUnit.Count, value=lookups.calls)
+    details = {
+        "keys": lookups.keys,
+        "found": lookups.found,
+        "calls": lookups.calls,
+        "deferred": lookups.deferred,
+        "duration_ms": round(lookups.duration_seconds * 1000, 1),
+    }
+    if lookups.failure is not None:
+        metrics.add_metric(name="KeyLookupFailures", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "unknown API keys could not be looked up (%s); they stay unknown_api_key for now",
+            lookups.failure,
+            extra={**details, "failure": lookups.failure, "error": lookups.error},
+        )
+        return
+    logger.info("unknown API keys looked up", extra=details)
+
+
 def _observe_load(load: LoadReport, *, serving_snapshot: bool) -> None:
     metrics.add_metric(name="CacheLoads", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CacheLoadDuration", unit=MetricUnit.Milliseconds, value=load.duration_seconds * 1000)
@@ -167,7 +191,12 @@ def _observe_load(load: LoadReport, *, serving_snapshot: bool) -> None:
         "trigger": load.trigger.value,
         "calls": load.calls,
         "duration_ms": round(load.duration_seconds * 1000, 1),
+        "source": load.source,
     }
+    if load.snapshot_problem is not None:
+        # The refresher's snapshot was missing, unreadable or stale: this load listed the account.
+        metrics.add_metric(name="SnapshotMisses", unit=MetricUnit.Count, value=1)
+        details["snapshot_problem"] = load.snapshot_problem
     if load.ok:
         if load.skipped:
             # Items of the answer that could not be read: the rest was loaded.
