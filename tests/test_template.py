@@ -205,14 +205,23 @@ def test_firehose_role_writes_only_to_this_bucket_invokes_only_this_function_log
     assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
 
 
-def test_function_may_only_get_usage_plans_and_api_keys_and_put_into_its_own_stream():
+def test_function_may_only_get_usage_plans_api_keys_and_stages_and_put_into_its_own_stream():
     (policy,) = RESOURCES["EnrichFunction"]["Properties"]["Policies"]
-    read, reingest = policy["Statement"]
+    read, stages, reingest = policy["Statement"]
+    assert [s["Sid"] for s in policy["Statement"]] == [
+        "ReadUsagePlansAndApiKeys", "ReadStagesForSubscriptions", "ReingestIntoOwnStream",
+    ]  # fmt: skip
     assert read["Action"] == "apigateway:GET"
     assert [r["Fn::Sub"] for r in read["Resource"]] == [
         "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans",
         "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys",
         "arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys",
+    ]
+    # GetRestApis and GetStages, to map a subscribed log group to the stage logging to it.
+    assert stages["Action"] == "apigateway:GET"
+    assert [r["Fn::Sub"] for r in stages["Resource"]] == [
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis",
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/*/stages",
     ]
     assert reingest["Action"] == "firehose:PutRecordBatch"
     assert reingest["Resource"] == {
@@ -225,6 +234,35 @@ def test_function_may_only_get_usage_plans_and_api_keys_and_put_into_its_own_str
 def test_outputs_are_the_contract_with_users():
     assert {"DeliveryStreamArn", "LogBucketName", "AccessLogFormat"} <= set(TEMPLATE["Outputs"])
     assert TEMPLATE["Outputs"]["DeliveryStreamArn"]["Value"] == {"Fn::GetAtt": ["DeliveryStream", "Arn"]}
+    # `apigw-logs subscribe` reads this one beside DeliveryStreamArn.
+    assert TEMPLATE["Outputs"]["SubscriptionRoleArn"]["Value"] == {"Fn::GetAtt": ["SubscriptionRole", "Arn"]}
+
+
+def test_cloudwatch_logs_of_this_account_and_region_may_only_put_records_into_the_stream():
+    role = RESOURCES["SubscriptionRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == {
+        "Effect": "Allow",
+        "Principal": {"Service": "logs.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {
+            "StringLike": {
+                "aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"}
+            }
+        },
+    }
+    (policy,) = role["Policies"]
+    # What "Subscription filters with Amazon Data Firehose" (CloudWatch Logs User Guide) grants:
+    # firehose:PutRecord, on the one stream.
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "PutRecordIntoOwnStream",
+            "Effect": "Allow",
+            "Action": "firehose:PutRecord",
+            "Resource": {"Fn::GetAtt": ["DeliveryStream", "Arn"]},
+        }
+    ]
+    assert set(role) == {"Description", "AssumeRolePolicyDocument", "Policies"}, "no managed policy, no name"
 
 
 def test_the_stream_arn_is_exported_for_stages_defined_in_other_templates():
@@ -259,3 +297,4 @@ def test_samconfig():
     assert config["default"]["validate"]["parameters"]["lint"] is True
     assert "s3_bucket" not in deploy and "region" not in deploy
     assert not re.search(r"\b\d{12}\b", text), "no account id"
+
