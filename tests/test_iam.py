@@ -2,13 +2,19 @@
 
 Each one must be listed, by its statement's Sid (or the managed policy's name), under the
 owning resource's `Metadata: IamWildcards:` with the reason. The template is checked as
-written, and as SAM transforms it, which is where SAM's own managed policies appear.
+written, and as SAM transforms it, which is where SAM's own managed policies appear. A
+statement that exists only under a condition (`!If`) is checked too.
+
+The reader-account grant on the log bucket is checked here as well, with ReaderAccountIds set
+and empty: the template is resolved as CloudFormation would deploy it (`resolved`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,14 +32,31 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def branches(value: Any) -> list[Any]:
+    """Each value an `Fn::If` can take (nested ones too), but AWS::NoValue; any other value as is."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        _, when_true, when_false = value["Fn::If"]
+        return branches(when_true) + branches(when_false)
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    return [value]
+
+
 def statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every policy statement a resource carries: policy documents, trust policies, inline policies."""
+    """Every policy statement a resource carries: policy documents, trust policies, inline
+    policies; a conditional statement (`!If`) in each form it can take."""
     props = resource.get("Properties", {})
     documents = [props.get("PolicyDocument"), props.get("AssumeRolePolicyDocument")]
     for policy in as_list(props.get("Policies", [])):
         if isinstance(policy, dict):
             documents += [policy.get("PolicyDocument"), policy]  # CloudFormation, or SAM's inline form
-    return [s for doc in documents if isinstance(doc, dict) for s in as_list(doc.get("Statement", []))]
+    return [
+        branch
+        for doc in documents
+        if isinstance(doc, dict)
+        for s in as_list(doc.get("Statement", []))
+        for branch in branches(s)
+    ]
 
 
 def wildcards(statement: dict[str, Any]) -> list[str]:
@@ -68,7 +91,13 @@ def unexplained(template: dict[str, Any], sources: dict[str, str] | None = None)
 def test_the_template_as_written_has_no_unexplained_wildcard():
     assert unexplained(TEMPLATE) == []
     bucket_policy = TEMPLATE["Resources"]["LogBucketPolicy"]
-    assert [wildcards(s) for s in statements(bucket_policy)] == [["Action"]], "the one wildcard, explained"
+    # The reader grant is there only with ReaderAccountIds set; the check sees it anyway, and
+    # another account's principal on logs/ is no wildcard: only the deny of s3:* is one.
+    assert {s["Sid"]: wildcards(s) for s in statements(bucket_policy)} == {
+        "DenyInsecureTransport": ["Action"],
+        "ReaderAccountsGetLogs": [],
+        "ReaderAccountsListLogs": [],
+    }
 
 
 @pytest.mark.parametrize(
@@ -96,8 +125,9 @@ def test_the_check_catches_a_wildcard_added_without_a_reason(statement):
     assert len(unexplained(template)) == 2, "a placeholder is not a reason"
 
 
-@pytest.mark.slow
-def test_the_template_as_sam_transforms_it_has_no_unexplained_wildcard():
+@functools.cache
+def sam_transformed() -> dict[str, Any]:
+    """The template as SAM's translator (the SAM CLI's own) turns it into CloudFormation."""
     sam_cli = os.environ.get("SAM_CLI")
     if not sam_cli:
         pytest.skip("SAM_CLI is not set: run `make test`, which installs the SAM CLI (and its translator)")
@@ -117,7 +147,186 @@ print(json.dumps(transform(template, {}, NoLookups())))
         env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    transformed = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_the_template_as_sam_transforms_it_has_no_unexplained_wildcard():
+    transformed = sam_transformed()
     role = transformed["Resources"]["EnrichFunctionRole"]["Properties"]
     assert len(role["ManagedPolicyArns"]) == 2, "SAM's basic execution and X-Ray policies"
     assert unexplained(transformed, {"EnrichFunctionRole": "EnrichFunction"}) == []
+
+
+# --- the template as deployed: conditions decided, intrinsic functions resolved ---
+
+NO_VALUE = object()
+PSEUDO_PARAMETERS = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "stack",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+def resolved(template: dict[str, Any], **parameters: str) -> dict[str, Any]:
+    """The resources CloudFormation would create from `template` with `parameters` (the others
+    at their defaults): resources whose Condition is false left out, and Ref, Fn::If, Fn::Sub,
+    Fn::Split, Fn::Join and Fn::GetAtt resolved. A resource's own Ref or attribute stands as
+    a placeholder, `<Name>` or `<Name.Attribute>`."""
+    values = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
+    values |= PSEUDO_PARAMETERS | parameters
+    resources = template["Resources"]
+
+    def condition(name: str) -> bool:
+        return bool(resolve(template["Conditions"][name]))
+
+    def ref(name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in values:
+            return values[name]
+        assert name in resources, f"Ref to {name}, which the template does not define"
+        return f"<{name}>"
+
+    def sub(text: str, names: dict[str, Any]) -> str:
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in names:
+                return str(names[name])
+            return f"<{name}>" if "." in name else str(ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", value, text)
+
+    def get_att(arg: Any) -> str:
+        name, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+        return f"<{name}.{attribute}>"
+
+    def fn_sub(arg: Any) -> str:
+        text, names = (arg, {}) if isinstance(arg, str) else (arg[0], resolve(arg[1]))
+        return sub(text, names)
+
+    functions = {
+        "Ref": ref,
+        "Condition": condition,
+        "Fn::If": lambda arg: resolve(arg[1] if condition(arg[0]) else arg[2]),
+        "Fn::Equals": lambda arg: str(resolve(arg[0])) == str(resolve(arg[1])),
+        "Fn::Not": lambda arg: not resolve(arg[0]),
+        "Fn::And": lambda arg: all(map(resolve, arg)),
+        "Fn::Or": lambda arg: any(map(resolve, arg)),
+        "Fn::Split": lambda arg: str(resolve(arg[1])).split(arg[0]),
+        "Fn::Join": lambda arg: arg[0].join(str(part) for part in resolve(arg[1])),
+        "Fn::GetAtt": get_att,
+        "Fn::Sub": fn_sub,
+    }
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, list):
+            return [item for item in map(resolve, node) if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            if key in functions:
+                return functions[key](arg)
+            assert not key.startswith("Fn::"), f"{key} is not resolved here"
+        return {key: value for key, value in ((k, resolve(v)) for k, v in node.items()) if value is not NO_VALUE}
+
+    return {
+        name: resolve(resource)
+        for name, resource in resources.items()
+        if "Condition" not in resource or condition(resource["Condition"])
+    }
+
+
+def string_like(pattern: str, value: str) -> bool:
+    """IAM's StringLike: `*` is any run of characters, `?` any one, the rest literal."""
+    regex = "".join({"*": ".*", "?": "."}.get(char, re.escape(char)) for char in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+READERS = ("111122223333", "444455556666")
+DENY_INSECURE_TRANSPORT = {
+    "Sid": "DenyInsecureTransport",
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
+    "Resource": ["<LogBucket.Arn>", "<LogBucket.Arn>/*"],
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+READER_GRANT = [
+    {
+        "Sid": "ReaderAccountsGetLogs",
+        "Effect": "Allow",
+        "Principal": {"AWS": list(READERS)},
+        "Action": "s3:GetObject",
+        "Resource": "<LogBucket.Arn>/logs/*",
+    },
+    {
+        "Sid": "ReaderAccountsListLogs",
+        "Effect": "Allow",
+        "Principal": {"AWS": list(READERS)},
+        "Action": "s3:ListBucket",
+        "Resource": "<LogBucket.Arn>",
+        "Condition": {"StringLike": {"s3:prefix": ["logs/", "logs/*"]}},
+    },
+]
+AS_WRITTEN_AND_AS_SAM_TRANSFORMS_IT = [
+    pytest.param(lambda: TEMPLATE, id="as written"),
+    pytest.param(sam_transformed, id="as SAM transforms it", marks=pytest.mark.slow),
+]
+
+
+def bucket_statements(template: dict[str, Any], **parameters: str) -> list[dict[str, Any]]:
+    return resolved(template, **parameters)["LogBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+
+@pytest.mark.parametrize("template", AS_WRITTEN_AND_AS_SAM_TRANSFORMS_IT)
+def test_reader_accounts_may_get_objects_under_logs_and_list_logs_and_nothing_else(template):
+    statements_ = bucket_statements(template(), ReaderAccountIds=",".join(READERS))
+    assert statements_ == [DENY_INSECURE_TRANSPORT, *READER_GRANT]
+
+
+@pytest.mark.parametrize("template", AS_WRITTEN_AND_AS_SAM_TRANSFORMS_IT)
+def test_without_reader_accounts_the_bucket_policy_only_denies_plain_http(template):
+    assert bucket_statements(template(), ReaderAccountIds="") == [DENY_INSECURE_TRANSPORT]
+    assert bucket_statements(template()) == [DENY_INSECURE_TRANSPORT], "empty is the default"
+
+
+def test_a_reader_may_list_only_prefixes_under_logs():
+    (listing,) = [s for s in bucket_statements(TEMPLATE, ReaderAccountIds=READERS[0]) if "s3:ListBucket" in str(s)]
+    patterns = listing["Condition"]["StringLike"]["s3:prefix"]
+
+    def allowed(prefix: str) -> bool:
+        return any(string_like(pattern, prefix) for pattern in patterns)
+
+    for prefix in ("logs/", "logs/dt=2025-11-21-09/", "logs/dt=2025-11-21-09/part.json.gz"):
+        assert allowed(prefix), prefix
+    for prefix in ("", "logs", "log", "errors/", "errors/processing-failed/", "athena-results/", "x/logs/"):
+        assert not allowed(prefix), prefix
+
+
+def test_reader_statements_grant_two_read_actions_to_the_named_accounts_only():
+    for statement in bucket_statements(TEMPLATE, ReaderAccountIds=",".join(READERS)):
+        if statement["Effect"] != "Allow":
+            continue
+        assert statement["Principal"] == {"AWS": list(READERS)}, "account ids, which IAM reads as <id>:root"
+        assert all(re.fullmatch(r"\d{12}", account) for account in statement["Principal"]["AWS"])
+        assert statement["Action"] in ("s3:GetObject", "s3:ListBucket")
+        assert wildcards(statement) == []
+
+
+def test_reader_account_ids_must_be_twelve_digit_ids_separated_by_commas():
+    parameter = TEMPLATE["Parameters"]["ReaderAccountIds"]
+    assert (parameter["Type"], parameter["Default"]) == ("String", "")
+    pattern = re.compile(parameter["AllowedPattern"])
+    for good in ("", "111122223333", "111122223333,444455556666", ",".join(["123456789012"] * 5)):
+        assert pattern.fullmatch(good), good
+    for bad in (
+        "1111", "1111222233334", "11112222333a", "111122223333,", ",111122223333", "111122223333, 444455556666",
+        " 111122223333", "arn:aws:iam::111122223333:root", "*",
+    ):  # fmt: skip
+        assert not pattern.fullmatch(bad), bad

@@ -178,9 +178,11 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_logs():
     assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
     rule = bucket["LifecycleConfiguration"]["Rules"][0]
     assert rule["ExpirationInDays"] == {"Ref": "LogRetentionDays"}
-    (deny,) = RESOURCES["LogBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    # Then the reader-account grant, present only with ReaderAccountIds (tests/test_iam.py).
+    deny, *readers = RESOURCES["LogBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert [reader["Fn::If"][0] for reader in readers] == ["HasReaderAccounts", "HasReaderAccounts"]
 
 
 def statements(policies):
@@ -297,4 +299,3 @@ def test_samconfig():
     assert config["default"]["validate"]["parameters"]["lint"] is True
     assert "s3_bucket" not in deploy and "region" not in deploy
     assert not re.search(r"\b\d{12}\b", text), "no account id"
-
