@@ -44,9 +44,9 @@ def branches(value: Any) -> list[Any]:
 
 def statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
     """Every policy statement a resource carries: policy documents, trust policies, inline
-    policies; a conditional statement (`!If`) in each form it can take."""
+    policies, key policies; a conditional statement (`!If`) in each form it can take."""
     props = resource.get("Properties", {})
-    documents = [props.get("PolicyDocument"), props.get("AssumeRolePolicyDocument")]
+    documents = [props.get("PolicyDocument"), props.get("AssumeRolePolicyDocument"), props.get("KeyPolicy")]
     for policy in as_list(props.get("Policies", [])):
         if isinstance(policy, dict):
             documents += [policy.get("PolicyDocument"), policy]  # CloudFormation, or SAM's inline form
@@ -98,6 +98,11 @@ def test_the_template_as_written_has_no_unexplained_wildcard():
         "ReaderAccountsGetLogs": [],
         "ReaderAccountsListLogs": [],
     }
+    key_policy = TEMPLATE["Resources"]["AlarmTopicKey"]
+    assert {s["Sid"]: wildcards(s) for s in statements(key_policy)} == {
+        "EnableIamPolicies": ["Resource", "Action"],
+        "CloudWatchAlarmsPublish": ["Resource", "Action"],
+    }, "a key policy's Resource is always *, and each is explained"
 
 
 @pytest.mark.parametrize(

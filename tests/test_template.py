@@ -236,8 +236,10 @@ def test_function_may_only_get_usage_plans_api_keys_and_stages_and_put_into_its_
 def test_outputs_are_the_contract_with_users():
     assert {"DeliveryStreamArn", "LogBucketName", "AccessLogFormat"} <= set(TEMPLATE["Outputs"])
     assert TEMPLATE["Outputs"]["DeliveryStreamArn"]["Value"] == {"Fn::GetAtt": ["DeliveryStream", "Arn"]}
-    # `apigw-logs subscribe` reads this one beside DeliveryStreamArn.
+    # `apigw-logs subscribe` reads these two; the alarms' topic and the dashboard for operators.
     assert TEMPLATE["Outputs"]["SubscriptionRoleArn"]["Value"] == {"Fn::GetAtt": ["SubscriptionRole", "Arn"]}
+    assert TEMPLATE["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+    assert TEMPLATE["Outputs"]["DashboardName"]["Value"] == {"Ref": "Dashboard"}
 
 
 def test_cloudwatch_logs_of_this_account_and_region_may_only_put_records_into_the_stream():
