@@ -301,3 +301,12 @@ def test_samconfig():
     assert config["default"]["validate"]["parameters"]["lint"] is True
     assert "s3_bucket" not in deploy and "region" not in deploy
     assert not re.search(r"\b\d{12}\b", text), "no account id"
+
+
+@pytest.mark.parametrize("doc", ["docs/configuration.md", "README.md"])
+def test_every_parameter_has_a_row_in_the_configuration_tables_with_its_default(doc):
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    for name, parameter in TEMPLATE["Parameters"].items():
+        default = str(parameter.get("Default", ""))
+        shown = {"": "(empty)", ACCESS_LOG_FORMAT: "the recommended format"}.get(default, f"`{default}`")
+        assert f"| `{name}` | {shown} |" in text, f"{doc}: {name}"
