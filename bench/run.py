@@ -83,6 +83,7 @@ def main() -> None:
     print(f"  ({before:.0f} MB before the event is read: interpreter, libraries, cached directory)")
     print(f"Handler import time (median of 5 fresh processes): {imports * 1000:.0f} ms")
     largest_load = print_cold_loads()
+    print_snapshot_cold_starts()
     print_memory_table(timings, imports, largest_load)
 
 
@@ -302,6 +303,45 @@ def print_cold_loads() -> float:
             f"{cpu * 1000:.0f} ms of CPU to page and index them"
         )
     return cpu
+
+
+def print_snapshot_cold_starts() -> None:
+    """A cold start with and without the refresher's snapshot, at 60 plans and at 300 plans with
+    10,000 keys: control-plane calls, the time API Gateway's 10 requests a second allow them at
+    best, and the CPU (the snapshot: one GET, served here by moto)."""
+    import boto3  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    from apigw_enrichment.enrichment.loading import DirectoryLoader  # noqa: PLC0415
+    from apigw_enrichment.enrichment.usage_plans import UsagePlanCache  # noqa: PLC0415
+    from apigw_enrichment.refresher import refresh  # noqa: PLC0415
+    from tests.support.fake_apigateway import PagingApiGateway, big_account  # noqa: PLC0415
+
+    print("\nCold start with and without the refresher's snapshot (API Gateway allows the account 10 requests/s):")
+    print("| account | without: calls | at 10/s | CPU | with snapshot: calls | snapshot | CPU (GET, read, index) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for plans, first, others in ACCOUNTS:
+        account = big_account(plans, first, keys_per_other_plan=others)
+        with mock_aws():
+            s3 = boto3.client("s3", region_name="us-east-1")
+            s3.create_bucket(Bucket="bench")
+            written = refresh(PagingApiGateway(account).client(), s3, "bench", "directory/s.json.gz", 600)
+            rows = []
+            for location in (None, ("bench", "directory/s.json.gz")):
+                fake = PagingApiGateway(account)
+                loader = DirectoryLoader(fake.client, lambda s3=s3: s3, location, 900)
+                cache = UsagePlanCache(loader, ttl_seconds=900, miss_refresh_seconds=60, look_up=loader.look_up)
+                started = time.process_time()
+                view = cache.view_for([])
+                cpu = time.process_time() - started
+                if view.load is None or not view.load.ok:
+                    raise SystemExit("bench: a cold load failed against the fakes")
+                rows.append((fake.count(), cpu, view.directory.key_count if view.directory else 0))
+        (listed, listed_cpu, keys), (from_snapshot, snapshot_cpu, _) = rows
+        print(
+            f"| {plans} plans, {keys:,} keys | {listed} | {listed / 10:.1f} s | {listed_cpu * 1000:.0f} ms "
+            f"| {from_snapshot} | {written['bytes'] / 1024:.0f} KiB | {snapshot_cpu * 1000:.0f} ms |"
+        )
 
 
 def print_memory_table(timings: list[Timing], imports: float, largest_load: float) -> None:
