@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+import pybase64
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
 
 from apigw_enrichment.answers import Answer
@@ -44,7 +45,19 @@ def answer_for(record: Mapping[str, Any]) -> Answer:
 
 
 def decode_base64(data: str) -> bytes:
-    """Decode Firehose's base64 strictly: stray characters or bad padding are an error."""
+    """Decode Firehose's base64 strictly: stray characters or bad padding are an error.
+
+    pybase64 (SIMD) takes the usual record in a fifth of binascii's time. What it refuses,
+    binascii's strict mode decides, as it did alone before: pybase64 with validate accepts
+    nothing strict mode refuses, and decodes what both accept to the same bytes
+    (tests/unit/sources/test_firehose.py checks both on arbitrary text). So the answer to
+    every record is binascii's.
+    """
+    try:
+        # (data, altchars, validate): positional, since a keyword costs 0.2 us more a call.
+        return _b64decode(data, None, True)  # noqa: FBT003 - see above
+    except ValueError:  # binascii.Error is one
+        pass
     try:
         return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):
@@ -52,7 +65,12 @@ def decode_base64(data: str) -> bytes:
 
 
 def encode_base64(raw: bytes) -> str:
-    return binascii.b2a_base64(raw, newline=False).decode("ascii")
+    """Standard base64 with padding and no newline, as str: what binascii.b2a_base64(raw,
+    newline=False).decode() gives, in one call and SIMD."""
+    return _b64encode_as_string(raw)
+
+
+_b64decode, _b64encode_as_string = pybase64.b64decode, pybase64.b64encode_as_string
 
 
 # The first byte of every copy the function puts back into its stream (RFC 7464's record
