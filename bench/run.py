@@ -36,6 +36,7 @@ QUIET = {
 }
 os.environ.update(QUIET)
 
+from apigw_logs.demo import PROCESSOR_BUFFER_BYTES  # noqa: E402 - after the environment above
 from bench import baselines, batches  # noqa: E402 - after the environment above
 
 if TYPE_CHECKING:
@@ -175,8 +176,9 @@ def print_formats(runs: int, size_mb: int = 1) -> None:
         print(f"| {name} | {len(events[name]['records']):,} | {micros:.1f} us | {micros / json_us:.2f}x |")
 
 
-# The processor buffer the template sets (ProcessingConfiguration BufferSizeInMBs; a test checks).
-PROCESSOR_BUFFER_MB = 0.4
+# The processor buffer the template sets (ProcessingConfiguration BufferSizeInMBs), as the demo
+# batches by it (tests/test_template.py checks the two agree).
+PROCESSOR_BUFFER_MB = PROCESSOR_BUFFER_BYTES / 1_000_000
 
 
 def print_subscriptions(runs: int, size_mb: float = 0.25) -> None:
@@ -329,7 +331,7 @@ def print_snapshot_cold_starts() -> None:
             rows = []
             for location in (None, ("bench", "directory/s.json.gz")):
                 fake = PagingApiGateway(account)
-                loader = DirectoryLoader(fake.client, lambda s3=s3: s3, location, 900)
+                loader = DirectoryLoader(fake.client, partial(_same, s3), location, 900)
                 cache = UsagePlanCache(loader, ttl_seconds=900, miss_refresh_seconds=60, look_up=loader.look_up)
                 started = time.process_time()
                 view = cache.view_for([])
@@ -342,6 +344,10 @@ def print_snapshot_cold_starts() -> None:
             f"| {plans} plans, {keys:,} keys | {listed} | {listed / 10:.1f} s | {listed_cpu * 1000:.0f} ms "
             f"| {from_snapshot} | {written['bytes'] / 1024:.0f} KiB | {snapshot_cpu * 1000:.0f} ms |"
         )
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def print_memory_table(timings: list[Timing], imports: float, largest_load: float) -> None:

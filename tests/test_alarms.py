@@ -196,7 +196,10 @@ def test_each_alarm_watches_a_metric_that_is_published_with_those_dimensions(nam
     if namespace == "AWS/Firehose":
         assert values == {"DeliveryStreamName": {"Ref": "DeliveryStream"}}
     elif namespace == "AWS/Lambda":
-        assert values == {"FunctionName": {"Ref": "EnrichFunction"}}
+        assert values in (
+            {"FunctionName": {"Ref": "EnrichFunction"}},
+            {"FunctionName": {"Ref": "DirectoryRefresherFunction"}},
+        )
     else:
         assert namespace == NAMESPACE, "POWERTOOLS_METRICS_NAMESPACE"
         assert values == {"service": SERVICE}, "POWERTOOLS_SERVICE_NAME"
@@ -272,6 +275,7 @@ def test_each_alarms_threshold_period_and_missing_data_are_the_ones_argued_in_th
         "RecordsFailedAlarm": ("Sum", "GreaterThanOrEqualToThreshold", 1, 300, 1, 1, "notBreaching"),
         "CacheLoadFailuresAlarm": ("Sum", "GreaterThanOrEqualToThreshold", 1, 300, 2, 3, "notBreaching"),
         "LookupUnavailableAlarm": ("Sum", "GreaterThanOrEqualToThreshold", 1, 300, 1, 1, "notBreaching"),
+        "RefresherErrorsAlarm": ("Sum", "GreaterThanOrEqualToThreshold", 2, 900, 1, 1, "notBreaching"),
         "PlanServerErrorsAlarm": (None, "GreaterThanThreshold", per_minute, 60, 1, 1, "notBreaching"),
     }
 

@@ -231,7 +231,7 @@ def test_query_results_expire_after_the_parameters_days_old_versions_too():
 
 
 def test_logs_and_failed_records_still_expire_after_log_retention_days():
-    retention = {r["Prefix"]: r["ExpirationInDays"] for r in BUCKET_RULES if "Prefix" in r}
+    retention = {r["Prefix"]: r["ExpirationInDays"] for r in BUCKET_RULES if "Prefix" in r and "ExpirationInDays" in r}
     for written_under in (S3_DEST["Prefix"], S3_DEST["ErrorOutputPrefix"]):
         (top,) = [p for p in retention if written_under.startswith(p)]
         assert retention[top] == {"Ref": "LogRetentionDays"}, written_under

@@ -148,7 +148,8 @@ def cache_with_lookups(account: FakeAccount, fake: PagingApiGateway, clock: Fake
     snapshot = decode_snapshot(snapshot_of(account), now=NOW, max_age_seconds=900)
     loader = DirectoryLoader(fake.client, no_s3, None, 900)
     return UsagePlanCache(
-        lambda _deadline: FetchResult(snapshot.directory, 0, source="snapshot"),
+        # A snapshot the refresher wrote five minutes ago: keys created since may be missing.
+        lambda _deadline: FetchResult(snapshot.directory, 0, source="snapshot", age_seconds=300),
         ttl_seconds=900,
         miss_refresh_seconds=60,
         clock=clock,
@@ -216,3 +217,18 @@ def test_throttled_lookups_pause_for_the_gap():
     clock.advance(30)
     assert cache.view_for({LookupKey("api0000002", "prod", "other")}).lookups is None
     assert fake.count() == calls
+
+
+def test_right_after_a_listing_an_unknown_key_waits_the_miss_refresh_gap():
+    """A listing just made knows every key there is: asking about one it lacks would be wasted."""
+    account = small_account()
+    fake, clock = PagingApiGateway(account), FakeClock()
+    loader = DirectoryLoader(fake.client, no_s3, None, 900)
+    cache = UsagePlanCache(loader, ttl_seconds=900, miss_refresh_seconds=60, clock=clock, look_up=loader.look_up)
+    cache.view_for(set())
+    listed = fake.count()
+    unknown = {LookupKey("api0000002", "prod", "nosuchkey")}
+    clock.advance(59)
+    assert cache.view_for(unknown).lookups is None and fake.count() == listed
+    clock.advance(1)
+    assert cache.view_for(unknown).lookups is not None and fake.count("GetApiKey") == 1

@@ -105,7 +105,11 @@ def test_checkov_reports_no_failed_check_and_every_skip_has_a_reason():
     for check in report["results"]["skipped_checks"]:
         assert len(check["check_result"].get("suppress_comment", "")) >= 30, check["check_id"]
     skipped = sorted(c["check_id"] for c in report["results"]["skipped_checks"])
-    assert skipped == ["CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_158", "CKV_AWS_158", "CKV_AWS_173", "CKV_AWS_18"]
+    # The two functions' (no DLQ, no VPC, no KMS for a plain environment), three log groups', the bucket's.
+    assert skipped == [
+        "CKV_AWS_116", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_117", "CKV_AWS_158", "CKV_AWS_158", "CKV_AWS_158",
+        "CKV_AWS_173", "CKV_AWS_173", "CKV_AWS_18",
+    ]  # fmt: skip
 
 
 def test_bucket_versioning_and_reserved_concurrency():
@@ -163,6 +167,7 @@ def test_function_runtime_and_settings():
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= set(globals_["Environment"]["Variables"])
     assert set(function["Environment"]["Variables"]) == {
         "ACCESS_LOG_FORMAT", "API_KEY_VALUES", "CACHE_TTL_SECONDS", "MISS_REFRESH_SECONDS", "LOOKUP_BUDGET_SECONDS",
+        "SNAPSHOT_MAX_AGE_SECONDS", "DIRECTORY_SNAPSHOT_BUCKET", "DIRECTORY_SNAPSHOT_KEY",
     }  # fmt: skip
     budget = TEMPLATE["Parameters"]["LookupBudgetSeconds"]
     assert budget["Default"] == 10
@@ -207,18 +212,26 @@ def test_firehose_role_writes_only_to_this_bucket_invokes_only_this_function_log
     assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
 
 
-def test_function_may_only_get_usage_plans_api_keys_and_stages_and_put_into_its_own_stream():
+def test_function_may_only_get_usage_plans_api_keys_and_stages_read_the_snapshot_and_put_into_its_own_stream():
     (policy,) = RESOURCES["EnrichFunction"]["Properties"]["Policies"]
-    read, stages, reingest = policy["Statement"]
+    read, snapshot, stages, reingest = policy["Statement"]
     assert [s["Sid"] for s in policy["Statement"]] == [
-        "ReadUsagePlansAndApiKeys", "ReadStagesForSubscriptions", "ReingestIntoOwnStream",
+        "ReadUsagePlansAndApiKeys", "ReadDirectorySnapshot", "ReadStagesForSubscriptions", "ReingestIntoOwnStream",
     ]  # fmt: skip
     assert read["Action"] == "apigateway:GET"
     assert [r["Fn::Sub"] for r in read["Resource"]] == [
         "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans",
         "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys",
         "arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys",
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys/*",  # GetApiKey: one unknown key
     ]
+    # The refresher's snapshot, and nothing else of the bucket: read only, one exact object.
+    environment = RESOURCES["EnrichFunction"]["Properties"]["Environment"]["Variables"]
+    assert (snapshot["Action"], snapshot["Resource"]) == (
+        "s3:GetObject",
+        {"Fn::Sub": "${LogBucket.Arn}/" + environment["DIRECTORY_SNAPSHOT_KEY"]},
+    )
+    assert environment["DIRECTORY_SNAPSHOT_BUCKET"] == {"Ref": "LogBucket"}
     # GetRestApis and GetStages, to map a subscribed log group to the stage logging to it.
     assert stages["Action"] == "apigateway:GET"
     assert [r["Fn::Sub"] for r in stages["Resource"]] == [
@@ -231,6 +244,56 @@ def test_function_may_only_get_usage_plans_api_keys_and_stages_and_put_into_its_
         ":deliverystream/amazon-apigateway-${StreamName}"
     }
     assert reingest["Resource"]["Fn::Sub"].endswith(STREAM["DeliveryStreamName"]["Fn::Sub"]), "the same stream"
+
+
+def test_the_refresher_lists_on_a_schedule_and_may_only_write_the_snapshot():
+    refresher = RESOURCES["DirectoryRefresherFunction"]["Properties"]
+    assert (refresher["CodeUri"], refresher["Handler"]) == (
+        "enrich_function/",
+        "apigw_enrichment.refresher.lambda_handler",
+    )
+    environment = refresher["Environment"]["Variables"]
+    transformer = RESOURCES["EnrichFunction"]["Properties"]["Environment"]["Variables"]
+    for name in ("DIRECTORY_SNAPSHOT_BUCKET", "DIRECTORY_SNAPSHOT_KEY"):
+        assert environment[name] == transformer[name], "the object one writes is the one the other reads"
+    assert environment["DIRECTORY_SNAPSHOT_KEY"].startswith("directory/"), "outside logs/"
+    (schedule,) = refresher["Events"].values()
+    assert schedule["Type"] == "ScheduleV2"
+    assert schedule["Properties"]["ScheduleExpression"] == {"Fn::Sub": "rate(${DirectoryRefreshMinutes} minutes)"}
+    assert TEMPLATE["Parameters"]["DirectoryRefreshMinutes"]["MinValue"] >= 2, "rate(1 minutes) is no expression"
+    assert refresher["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    # A name of the stack's own (its id's UUID), or a second stack in the region would clash.
+    assert schedule["Properties"]["Name"] == {
+        "Fn::Join": ["-", [{"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}, "refresher"]]
+    }
+    (policy,) = refresher["Policies"]
+    listing, write = policy["Statement"]
+    assert listing["Action"] == "apigateway:GET"
+    assert [r["Fn::Sub"] for r in listing["Resource"]] == [
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans",
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys",
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys",
+    ]
+    assert (write["Action"], write["Resource"]) == (
+        "s3:PutObject",
+        {"Fn::Sub": "${LogBucket.Arn}/" + environment["DIRECTORY_SNAPSHOT_KEY"]},
+    )
+
+
+def test_the_snapshots_old_versions_expire_after_a_day_and_the_current_one_never():
+    rules = RESOURCES["LogBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [rule for rule in rules if rule.get("Prefix") == "directory/"]
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert "ExpirationInDays" not in rule, "the refresher overwrites it; expiring it would only force listings"
+
+
+def test_the_processor_buffer_is_the_one_the_benchmark_measures_against():
+    from apigw_logs.demo import PROCESSOR_BUFFER_BYTES  # noqa: PLC0415 - the demo's batches (and the bench's)
+
+    (processor,) = STREAM["ExtendedS3DestinationConfiguration"]["ProcessingConfiguration"]["Processors"]
+    buffer = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}["BufferSizeInMBs"]
+    assert float(buffer) == PROCESSOR_BUFFER_BYTES / 1_000_000
+    assert 0.2 <= float(buffer) <= 3, "Firehose's range"
 
 
 def test_outputs_are_the_contract_with_users():

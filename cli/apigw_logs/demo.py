@@ -4,7 +4,7 @@ its bucket.
 
 1. traffic.py makes the day's access-log lines (seeded: the same every run).
 2. Each line reaches the stream a moment after its request. The stream's processor buffer
-   (1 MB or 60 s, whichever is first: the template's BufferSizeInMBs and BufferIntervalInSeconds)
+   (0.4 MB or 60 s, whichever is first: the template's BufferSizeInMBs and BufferIntervalInSeconds)
    makes the Firehose events. Each event goes once through the instrumented handler, against the
    emulated account, exactly as `apigw-logs invoke` runs it.
 3. The S3 buffer (64 MB or 300 s, and never across an arrival hour) makes the objects. Ok records
@@ -48,7 +48,7 @@ MAX_REQUESTS = 1_000_000  # a day held in memory: about 1 GB at this size
 MARKER = ".apigw-logs-demo"  # says a folder holds a demo's output, which the next run may replace
 
 MB = 1_000_000
-PROCESSOR_BUFFER_BYTES = 1 * MB
+PROCESSOR_BUFFER_BYTES = 400_000  # 0.4 MB (tests/test_template.py checks it against the template)
 PROCESSOR_BUFFER_MS = 60_000
 S3_BUFFER_BYTES = 64 * MB
 S3_BUFFER_MS = 300_000
@@ -98,7 +98,7 @@ def arrivals(lines: Sequence[traffic.LogLine], *, seed: int = traffic.SEED) -> l
 
 
 def processor_batches(records: Sequence[Arrival]) -> Iterator[Batch]:
-    """The processor buffer: a batch is sent at 1 MB of data, or 60 s after its first record."""
+    """The processor buffer: a batch is sent at 0.4 MB of data, or 60 s after its first record."""
     batch: list[Arrival] = []
     size = 0
     for record in records:
@@ -245,7 +245,7 @@ def deliver(
             to_logs(record.arrival_ms, base64.b64decode(answer.data))
         elif answer.result == "ProcessingFailed":
             to_errors(record.arrival_ms, error_record(record, answer, attempt_ending_ms))
-        # Dropped: a record re-ingested because the answer was too large; not at a 1 MB buffer.
+        # Dropped: a record re-ingested because the answer was too large; not at a 0.4 MB buffer.
 
 
 def print_summary(summary: Summary, out: Path) -> None:
@@ -254,7 +254,7 @@ def print_summary(summary: Summary, out: Path) -> None:
 
     click.echo(f"== demo: a day of the demo account's API traffic ({traffic.DAY}, UTC) through the real handler")
     click.echo(f"  generated:  {summary.requests:,} requests and {summary.malformed} malformed lines")
-    click.echo(f"  batches:    {summary.batches:,} Firehose events (the processor buffer: 1 MB or 60 s)")
+    click.echo(f"  batches:    {summary.batches:,} Firehose events (the processor buffer: 0.4 MB or 60 s)")
     click.echo(f"  by result:  {counts(summary.results)}")
     click.echo(f"  by status:  {counts(summary.statuses)}")
     click.echo(

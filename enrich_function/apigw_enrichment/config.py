@@ -46,12 +46,14 @@ KEY_ID_FIELD = Setting("KEY_ID_FIELD", None, ",".join(DEFAULT_KEY_ID_FIELDS))
 API_ID_FIELD = Setting("API_ID_FIELD", None, ",".join(DEFAULT_API_ID_FIELDS))
 STAGE_FIELD = Setting("STAGE_FIELD", None, ",".join(DEFAULT_STAGE_FIELDS))
 ACCESS_LOG_FORMAT = Setting("ACCESS_LOG_FORMAT", "AccessLogFormat", RECOMMENDED_ACCESS_LOG_FORMAT)
+SNAPSHOT_MAX_AGE_SECONDS = Setting("SNAPSHOT_MAX_AGE_SECONDS", "SnapshotMaxAgeSeconds", "900")
 SETTINGS = (
     ACCESS_LOG_FORMAT,
     API_KEY_VALUES,
     CACHE_TTL_SECONDS,
     MISS_REFRESH_SECONDS,
     LOOKUP_BUDGET_SECONDS,
+    SNAPSHOT_MAX_AGE_SECONDS,
     KEY_ID_FIELD,
     API_ID_FIELD,
     STAGE_FIELD,
@@ -84,6 +86,8 @@ class Settings:
     miss_refresh_seconds: float = float(MISS_REFRESH_SECONDS.default)
     # The most one invocation spends listing usage plans and keys (retries included).
     lookup_budget_seconds: float = float(LOOKUP_BUDGET_SECONDS.default)
+    # The oldest refresher snapshot a cache load uses instead of listing the account.
+    snapshot_max_age_seconds: float = float(SNAPSHOT_MAX_AGE_SECONDS.default)
     # The stages' access-log format, compiled: it reads lines that are not JSON, and says which
     # field holds the API id, stage, key id and raw key (already merged into the tuples above).
     log_format: AccessLogFormat = field(default_factory=_recommended_format)
@@ -107,6 +111,7 @@ class Settings:
             cache_ttl_seconds=_seconds(environ, CACHE_TTL_SECONDS),
             miss_refresh_seconds=_seconds(environ, MISS_REFRESH_SECONDS),
             lookup_budget_seconds=_seconds(environ, LOOKUP_BUDGET_SECONDS, positive=True),
+            snapshot_max_age_seconds=_seconds(environ, SNAPSHOT_MAX_AGE_SECONDS, positive=True),
         )
 
 

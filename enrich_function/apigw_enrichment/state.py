@@ -14,14 +14,16 @@ import boto3
 from botocore.config import Config
 
 from apigw_enrichment.config import Settings
-from apigw_enrichment.enrichment.usage_plans import FetchResult, UsagePlanCache, fetch_directory
+from apigw_enrichment.enrichment.loading import DirectoryLoader
+from apigw_enrichment.enrichment.usage_plans import UsagePlanCache
+from apigw_enrichment.refresher import SNAPSHOT_BUCKET_ENV, SNAPSHOT_KEY_ENV
 from apigw_enrichment.sources.log_groups import LogGroupStages, list_stages
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_s3 import S3Client
 
-    from apigw_enrichment.budget import Deadline
 
 # Region and endpoint come from the standard AWS settings (AWS_REGION,
 # AWS_ENDPOINT_URL_API_GATEWAY...). Retries are botocore's standard mode: exponential
@@ -41,6 +43,7 @@ class _State:
     cache: UsagePlanCache | None = None
     firehose: dict[str, FirehoseClient] = field(default_factory=dict)
     stages: LogGroupStages | None = None
+    s3: S3Client | None = None
 
 
 _state = _State()
@@ -65,20 +68,29 @@ def firehose_client(region: str) -> FirehoseClient:
     return _state.firehose[region]
 
 
+def s3_client() -> S3Client:
+    """For the refresher's snapshot: one GET a cache load."""
+    if _state.s3 is None:
+        _state.s3 = boto3.client("s3", config=_CLIENT_CONFIG)
+    return _state.s3
+
+
 def usage_plan_cache() -> UsagePlanCache:
+    """Loads from the refresher's snapshot when the stack names one (DIRECTORY_SNAPSHOT_BUCKET and
+    _KEY) and it is fresh, else by listing; a key it does not know is looked up alone."""
     if _state.cache is None:
         current = settings()
+        bucket, key = os.environ.get(SNAPSHOT_BUCKET_ENV, ""), os.environ.get(SNAPSHOT_KEY_ENV, "")
+        location = (bucket, key) if bucket and key else None
+        loader = DirectoryLoader(apigateway_client, s3_client, location, current.snapshot_max_age_seconds)
         _state.cache = UsagePlanCache(
-            _fetch_from_api_gateway,
+            loader,
             ttl_seconds=current.cache_ttl_seconds,
             miss_refresh_seconds=current.miss_refresh_seconds,
             budget_seconds=current.lookup_budget_seconds,
+            look_up=loader.look_up,
         )
     return _state.cache
-
-
-def _fetch_from_api_gateway(deadline: Deadline) -> FetchResult:
-    return fetch_directory(apigateway_client(), deadline)
 
 
 def log_group_stages() -> LogGroupStages:
@@ -112,3 +124,4 @@ def reset() -> None:
     _state.cache = None
     _state.firehose = {}
     _state.stages = None
+    _state.s3 = None

@@ -45,16 +45,18 @@ class DirectoryLoader:
         problem = None
         if self._location is not None:
             bucket, key = self._location
+            now = self._wall_clock()
             try:
                 snapshot = read_snapshot_object(
-                    self._s3(), bucket, key, now=self._wall_clock(), max_age_seconds=self._max_age, deadline=deadline
+                    self._s3(), bucket, key, now=now, max_age_seconds=self._max_age, deadline=deadline
                 )
             except SnapshotError as error:
                 problem = error.problem.value
                 message = "usage-plan snapshot not used (%s); listing the account instead"
                 logger.warning(message, problem, extra={"detail": error.detail})
             else:
-                return FetchResult(snapshot.directory, 0, source="snapshot")
+                age = max(0.0, now - snapshot.written_at)
+                return FetchResult(snapshot.directory, 0, source="snapshot", age_seconds=age)
         result = fetch_directory(self._apigateway(), deadline)
         return replace(result, snapshot_problem=problem)
 

@@ -93,6 +93,9 @@ class FetchResult:
     source: str = "listing"
     # Why a snapshot was not used, when one was looked for and the account was listed instead.
     snapshot_problem: str | None = None
+    # How old what was read is: 0 for a listing, the snapshot's age for a snapshot. A key
+    # created since then may be missing from it.
+    age_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +392,9 @@ class UsagePlanCache:
         # of reloading everything; each key is asked about at most once per miss_refresh_seconds.
         self._look_up = look_up
         self._asked: dict[str, float] = {}  # key id -> when it was last looked up (found or not)
+        # When the directory's contents were current: a key it does not know is asked about only
+        # miss_refresh_seconds after that (a listing just made knows every key there is).
+        self._current_at = -math.inf
         self._recent: deque[float] = deque()  # when each lookup of the last minute started
         self._lookups_paused_until = 0.0
 
@@ -434,7 +440,7 @@ class UsagePlanCache:
                 for key in keys
                 if key.key_id is not None
                 and not directory.knows(key.api_id, key.stage, key.key_id)
-                and now - self._asked.get(key.key_id, -math.inf) >= self._miss_refresh
+                and now - max(self._asked.get(key.key_id, -math.inf), self._current_at) >= self._miss_refresh
             }
         )
         if not unknown or now < self._lookups_paused_until:
@@ -490,6 +496,7 @@ class UsagePlanCache:
         self._loaded_at = self._attempted_at = finished
         self._last_failed = False
         self._asked.clear()  # a fresh directory: any key it does not know may be asked about again
+        self._current_at = finished - result.age_seconds
         return LoadReport(
             trigger,
             ok=True,
