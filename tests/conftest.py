@@ -69,3 +69,13 @@ def demo_account() -> Iterator[None]:
 @pytest.fixture
 def lambda_context() -> LocalContext:
     return LocalContext()
+
+
+@pytest.fixture
+def control_plane_calls(demo_account: None) -> list[str]:
+    """Counts every API Gateway request the function's own client makes."""
+    calls: list[str] = []
+    state.apigateway_client().meta.events.register(
+        "before-call.api-gateway", lambda model, **_: calls.append(model.name)
+    )
+    return calls

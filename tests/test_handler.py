@@ -25,16 +25,6 @@ DEMO_KEY_VALUES = [key["value"] for key in DEMO["apiKeys"]]
 FIELDS = ("usage_plan_id", "usage_plan_name", "customer_id", "customer_name", "enrichment_status")
 
 
-@pytest.fixture
-def control_plane_calls(demo_account):
-    """Counts every API Gateway request the function's own client makes."""
-    calls: list[str] = []
-    state.apigateway_client().meta.events.register(
-        "before-call.api-gateway", lambda model, **_: calls.append(model.name)
-    )
-    return calls
-
-
 def originals(event):
     return [json.loads(base64.b64decode(record["data"])) for record in event["records"]]
 

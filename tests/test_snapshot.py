@@ -10,6 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from apigw_enrichment import handler as app
+from apigw_enrichment import refresher
 from apigw_enrichment.enrichment.directory import build_directory
 from apigw_enrichment.enrichment.keys import LookupKey
 from apigw_enrichment.enrichment.loading import DirectoryLoader
@@ -27,7 +29,9 @@ from apigw_enrichment.enrichment.usage_plans import (
     fetch_listing,
 )
 from apigw_enrichment.refresher import RefreshError, refresh
+from tests.support.account import DEMO
 from tests.support.clock import FakeClock
+from tests.support.events import firehose_event, load_event, ok_objects
 from tests.support.fake_apigateway import FakeAccount, PagingApiGateway, big_account
 
 BUCKET, KEY = "log-bucket", "directory/usage-plans.json.gz"
@@ -232,3 +236,36 @@ def test_right_after_a_listing_an_unknown_key_waits_the_miss_refresh_gap():
     assert cache.view_for(unknown).lookups is None and fake.count() == listed
     clock.advance(1)
     assert cache.view_for(unknown).lookups is not None and fake.count("GetApiKey") == 1
+
+
+# --- end to end: the refresher's handler, then the transformer's, against moto ---
+
+
+def test_with_the_stacks_snapshot_a_cold_start_makes_no_control_plane_call_and_a_new_key_costs_two(
+    demo_account, lambda_context, monkeypatch, control_plane_calls
+):
+    """Issue 14's bar: 0 control-plane calls from a fresh snapshot; a key created after it is
+    enriched within MISS_REFRESH_SECONDS by a few targeted calls, not a listing."""
+    # A key is asked about once what the cache holds is MISS_REFRESH_SECONDS old: here at once.
+    monkeypatch.setenv("MISS_REFRESH_SECONDS", "0")
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    monkeypatch.setenv("DIRECTORY_SNAPSHOT_BUCKET", BUCKET)
+    monkeypatch.setenv("DIRECTORY_SNAPSHOT_KEY", KEY)
+    written = refresher.lambda_handler({}, lambda_context)
+    assert (written["plans"], written["keys"]) == (len(DEMO["usagePlans"]), len(DEMO["apiKeys"]))
+    control_plane_calls.clear()  # the refresher's own client is not the transformer's
+
+    app.lambda_handler(load_event("raw_key_format.json"), lambda_context)
+    assert control_plane_calls == [], "the cold start read the snapshot"
+
+    apigateway = boto3.client("apigateway")
+    key = apigateway.create_api_key(
+        name="Hooli", value="demoHooliKeyValue0000000000000e5b7", customerId="cust-hooli", enabled=True
+    )
+    apigateway.create_usage_plan_key(usagePlanId="pl0free002", keyId=key["id"], keyType="API_KEY")
+    line = {"api_id": "a1b2c3d4e5", "stage": "prod", "key_id": key["id"]}
+    (obj,) = ok_objects(app.lambda_handler(firehose_event([json.dumps(line).encode()]), lambda_context))
+    assert (obj["usage_plan_name"], obj["customer_name"], obj["enrichment_status"]) == ("Free", "Hooli", "enriched")
+    assert sorted(control_plane_calls) == ["GetApiKey", "GetUsagePlans"]
+    snapshot = boto3.client("s3").get_object(Bucket=BUCKET, Key=KEY)["Body"].read()
+    assert b"KeyValue" not in gzip.decompress(snapshot), "no key value in the snapshot"
