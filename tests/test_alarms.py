@@ -30,7 +30,7 @@ from tests.support import account
 from tests.support.events import ROOT, firehose_event
 from tests.support.fake_firehose import FakeFirehose
 from tests.support.logs import all_emf_metrics, plan_metrics
-from tests.test_iam import resolved
+from tests.support.template import resolved
 
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
