@@ -32,6 +32,15 @@ def test_sizes_match_json_dumps_with_the_runtimes_separators(items):
     assert len(json.dumps({"records": records}, ensure_ascii=False).encode()) <= response_size(sizes)
 
 
+def test_ids_that_need_escapes_are_counted_as_escaped_one_by_one():
+    """answer_size escapes the ids joined, in one call: a lone surrogate next to another, or
+    any escape, counts as it does alone."""
+    items = [("\ud800", "Ok", "QQ=="), ("\udc00", "Dropped", ""), ('a"b\\c\n\u00e9\U0001f600', "ProcessingFailed", "")]
+    records = [{"recordId": rid, "result": result, "data": data} for rid, result, data in items]
+    ids, results, datas = zip(*items, strict=True)
+    assert answer_size(ids, results, datas) == len(json.dumps({"records": records}))
+
+
 def test_candidates_stay_in_order_while_they_fit_and_later_small_ones_still_fit():
     # fixed 100; candidates (ok, gone): the second is too big, the third still fits.
     limit = response_size([100, 300, 20, 50])
