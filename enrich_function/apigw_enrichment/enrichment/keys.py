@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from apigw_enrichment.fields import NO_KEY_MARKERS
@@ -69,7 +70,8 @@ class KeyReader:
         self, api_id_fields: tuple[str, ...], stage_fields: tuple[str, ...], key_id_fields: tuple[str, ...]
     ) -> None:
         self._fields = (api_id_fields, stage_fields, key_id_fields)
-        self._firsts = (api_id_fields[0], stage_fields[0], key_id_fields[0])
+        # The three first-choice fields' values as one tuple, in one C call; KeyError if one is missing.
+        self._firsts = itemgetter(api_id_fields[0], stage_fields[0], key_id_fields[0])
         self._alternates = (*api_id_fields[1:], *stage_fields[1:], *key_id_fields[1:])
         self._seen: dict[tuple[Any, Any, Any], LookupKey] = {}
 
@@ -77,8 +79,10 @@ class KeyReader:
     # called by vectorcall, while calling an instance goes through the type's slot (~40 ns).
     def read(self, obj: Mapping[str, Any], duplicates: Mapping[str, list[Any]] | None = None) -> LookupKey:
         """The record's key; `duplicates` is top_level_duplicates() of a line that is not plain."""
-        api_id, stage, key_id = self._firsts
-        written = (obj.get(api_id), obj.get(stage), obj.get(key_id))
+        try:
+            written: tuple[Any, Any, Any] = self._firsts(obj)
+        except KeyError:
+            written = (None, None, None)  # read by every name below
         # The usual line: each first-choice field once, and none of the others.
         if None in written or duplicates or not obj.keys().isdisjoint(self._alternates):
             written_or_conflict = self._read_every_name(obj, duplicates or {})

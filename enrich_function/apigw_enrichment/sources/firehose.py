@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 from collections.abc import Mapping
 from enum import StrEnum
+from operator import methodcaller
 from typing import Any
 
 import pybase64
@@ -27,11 +28,19 @@ def validate_event(event: Any) -> KinesisFirehoseEvent:
     """Check the event's shape; a record can only be answered if it has a recordId."""
     if not isinstance(event, Mapping) or not isinstance(event.get("records"), list):
         raise InvalidEventError("not a Firehose transformation event: expected an object with a 'records' list")
-    for index, record in enumerate(event["records"]):
+    records = event["records"]
+    # The usual event, checked by C-level maps: every record a dict, every recordId a string.
+    if set(map(type, records)) <= _DICT and set(map(type, map(_RECORD_ID_OF, records))) <= _STR:
+        return KinesisFirehoseEvent(dict(event))
+    for index, record in enumerate(records):
         # (`type() is dict` first: the runtime's records are dicts, and an ABC check is slow.)
         if not (type(record) is dict or isinstance(record, Mapping)) or type(record.get("recordId")) is not str:
             raise InvalidEventError(f"record {index} has no 'recordId' string, so it cannot be answered")
     return KinesisFirehoseEvent(dict(event))
+
+
+_DICT, _STR = frozenset({dict}), frozenset({str})
+_RECORD_ID_OF = methodcaller("get", "recordId")
 
 
 def answer_for(record: Mapping[str, Any]) -> Answer:
