@@ -1,26 +1,30 @@
-"""The fast path: the five fields appended to the record's own bytes, and to its own base64.
+"""The fast path: the five fields appended to the record's own bytes.
 
 API Gateway writes each access-log line as one JSON object already. Parsing it is needed to
 read the key id, but writing the whole object out again is not. The record's bytes are kept;
 its closing brace gives way to the five fields (serialized once per cache load, in
-Enrichment.json_members), and a raw key value is masked where it stands.
-
-Base64 encodes each 3 bytes as 4 characters on their own, so the unchanged start of a line
-keeps the characters Firehose sent: only the bytes from the first change on are encoded.
+Enrichment.json_members), and a raw key value is masked where it stands. The line is then
+base64-encoded once (pybase64, SIMD): since base64 encodes each 3 bytes on their own, the
+start of the answer up to the first changed byte is the very base64 Firehose sent.
 
 It is taken only where the result is provably the object the plain path would write; in
-every other case SplicePlanner returns None and the caller re-serializes. The two paths are
-compared on the same input, odd input included, in tests/unit/test_splice.py.
+every other case SplicePlanner answers None (or NOT_PLAIN) and the caller re-serializes. The
+two paths are compared on the same input, odd input included, in
+tests/unit/encoding/test_splice.py.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
+
+import orjson
 
 from apigw_enrichment.config import ApiKeyValuePolicy
 from apigw_enrichment.enrichment.masking import mask_value
 from apigw_enrichment.fields import API_KEY_VALUE_FIELDS, ENRICHMENT_FIELDS
+from apigw_enrichment.formats.json_line import members_are_plain
 from apigw_enrichment.sources.firehose import encode_base64
 
 if TYPE_CHECKING:
@@ -32,12 +36,20 @@ _PLAN_ID, _PLAN_NAME, _CUSTOMER_ID, _CUSTOMER_NAME, _STATUS = ENRICHMENT_FIELDS
 _TO_STRING_VALUE = re.compile(rb'[ \t]*:[ \t]*"')
 
 
-# A record's output line, as an edit of its input: (kept, middle). The first `kept`
-# characters of its base64 stay as they are; then come `middle` and the suffix (the five
-# fields, or "\n"). A plain tuple: one is made per record, and a NamedTuple takes 0.25 us to make.
-Splice = tuple[int, bytes]
+# A record's output line, as an edit of its input: its bytes up to where the five fields go
+# (in place of the closing brace, after a comma if it has members), the key value masked.
+Splice = bytes
 
 _OPEN_BRACE, _CLOSE_BRACE, _QUOTE = ord("{"), ord("}"), ord('"')
+
+
+class Unproven(Enum):
+    """plan_line's answer for a line whose bytes may hold a member its parsed object does not."""
+
+    NOT_PLAIN = "not_plain"
+
+
+NOT_PLAIN: Final = Unproven.NOT_PLAIN
 
 
 class SplicePlanner:
@@ -47,16 +59,18 @@ class SplicePlanner:
     per distinct value. One planner per batch, so what it remembers never grows.
     """
 
-    __slots__ = ("_masks", "_names", "_policy", "_tokens")
+    __slots__ = ("_drops", "_hint", "_masks", "_names", "_tokens")
 
     def __init__(self, policy: ApiKeyValuePolicy, names: tuple[str, ...] = API_KEY_VALUE_FIELDS) -> None:
-        self._policy = policy
-        self._names = names  # the raw key's fields: api_key, apiKey and the format's own name
+        # The raw key's fields (api_key, apiKey and the format's own name); none if kept as they are.
+        self._names = () if policy is ApiKeyValuePolicy.KEEP else names
+        self._drops = policy is ApiKeyValuePolicy.DROP
         self._tokens = {name: b'"' + name.encode() + b'"' for name in names}
-        # value -> (its bytes, its masked bytes); None: masking leaves it as it is.
-        self._masks: dict[str, tuple[bytes, bytes] | None] = {}
+        # name -> value -> how it is masked where it stands; None: masking leaves it as it is.
+        self._masks: dict[str, dict[str, _Mask | None]] = {name: {} for name in names}
+        self._hint = 0  # a little before where the last line's key value stood
 
-    def plan(self, raw: bytes, obj: Mapping[str, Any], *, plain: bool) -> Splice | None:  # noqa: PLR0911 - one early return per case left to the plain path
+    def plan(self, raw: bytes, obj: Mapping[str, Any], *, plain: bool) -> Splice | None:
         """How to write `raw` as one line with the five fields to come, its raw key value
         handled per the policy.
 
@@ -66,79 +80,187 @@ class SplicePlanner:
         Nothing here depends on which plan the record is on, so it is planned while the batch
         is read, and the record's parsed object need not be kept.
         """
-        if not plain or raw[0] != _OPEN_BRACE:
-            return None  # a member the bytes hold twice, or whitespace before the object
-        end = len(raw) if raw[-1] == _CLOSE_BRACE else len(raw.rstrip())  # just after the closing brace
-        # A line break outside a string is whitespace between tokens; the output is one line.
-        # (bytes.find, not `in`: `in` costs eight times as much on a line this size.)
-        if raw.find(b"\n", 0, end) != -1 or raw.find(b"\r", 0, end) != -1:
-            return None
+        if not plain:
+            return None  # a member the bytes hold twice, or nested
+        splice = self.plan_line(raw, obj)
+        return None if splice is NOT_PLAIN else splice
+
+    def plan_line(  # noqa: PLR0911, PLR0912 - the hot loop's one call per line: each early return is a case for the plain path
+        self, raw: bytes, obj: Mapping[str, Any]
+    ) -> Splice | Literal[Unproven.NOT_PLAIN] | None:
+        """plan() with the proof of plainness in the same call: NOT_PLAIN where `raw` may hold a
+        member `obj` lacks (a name twice, a nested member), which the caller must read again
+        carefully; else what plan(raw, obj, plain=True) answers.
+
+        The usual line is proven by what orjson writes for `obj`: if `raw` is exactly that (then
+        whitespace), it holds no member `obj` lacks (orjson writes each of a dict's names once)
+        and no whitespace between tokens; with no backslash, every quote opens or closes a
+        string; and with no `{` where an object could begin, nothing is nested. Its splice is
+        then byte for byte what the plain path writes (orjson's serialization of the object,
+        masked, with the five fields), so the key value can be found by its whole member,
+        searched from where the last line had it. Any other line is proven by counting its
+        quotes, and planned as the splice always has been (_plan_general).
+        """
+        if raw.find(b"\\") != -1:
+            return self._plan_general(raw, obj)
+        try:
+            written = _dumps(obj)
+        except TypeError:  # orjson's JSONEncodeError: an integer past 64 bits, say
+            return self._plan_general(raw, obj)
+        cut = len(written) - 1  # where the closing brace stands
+        if not raw.startswith(written):
+            return self._plan_general(raw, obj)
+        brace = raw.find(b"{", 1, cut)
+        while brace != -1:  # a `{` in a string ("/orders/{id}") is after anything but these
+            if raw[brace - 1] in _BEFORE_AN_OBJECT:
+                return self._plan_general(raw, obj)  # nested, perhaps
+            brace = raw.find(b"{", brace + 1, cut)
         if _PLAN_ID in obj or _PLAN_NAME in obj or _CUSTOMER_ID in obj or _CUSTOMER_NAME in obj or _STATUS in obj:
             return None  # the plain path overwrites such a field where it stands
-        cut, close = end - 1, b"," if obj else b""  # the fields go in place of the brace
+        close = b"," if cut > 1 else b""
         change = None
-        if self._policy is not ApiKeyValuePolicy.KEEP:
-            for name in self._names:
-                if name in obj:
-                    if change is not None:
-                        return None  # two raw key fields: rare enough for the plain path
-                    try:
-                        change = self._masking(raw, end, name, obj[name])
-                    except _PlainPathOnlyError:
+        for name in self._names:
+            if name in obj:
+                if change is not None:
+                    return None  # two raw key fields to mask: rare enough for the plain path
+                value = obj[name]
+                if self._drops or type(value) is not str:
+                    return None  # removing a member, or hiding a non-string whole, is the plain path's job
+                masks = self._masks[name]
+                mask = masks.get(value, _UNSEEN)
+                if mask is _UNSEEN:
+                    mask = masks[value] = _mask_for(name, value)
+                if mask is None:
+                    continue  # masking leaves it as it is
+                member, value_at, _, encoded, masked = mask
+                # The member as orjson writes it is on the line once: no name twice, nothing
+                # nested, and no string holds a quote. Searched from where the last line had it.
+                start = raw.find(member, self._hint, cut)
+                if start < 0:
+                    start = raw.find(member, 0, cut)
+                    if start < 0:  # pragma: no cover - orjson wrote it so
+                        return None
+                self._hint = start - _HINT_SLACK if start > _HINT_SLACK else 0
+                start += value_at
+                change = start, start + len(encoded), masked
+        if change is None:
+            return raw[:cut] + close
+        start, stop, masked = change
+        return b"".join((raw[:start], masked, raw[stop:cut], close))
+
+    def _plan_general(  # noqa: PLR0911, PLR0912 - each early return is a case for the plain path
+        self, raw: bytes, obj: Mapping[str, Any]
+    ) -> Splice | Literal[Unproven.NOT_PLAIN] | None:
+        """plan_line for any other line: the proof by counting quotes (members_are_plain), and
+        the key value found by its name's first token, as the splice has always done."""
+        # members_are_plain(raw, obj), with its usual case inlined: no backslash, and every
+        # value a string, so exactly four quotes a member.
+        if raw.find(b"\\") != -1:
+            return NOT_PLAIN
+        members = len(obj)
+        if raw.count(b'"') == 4 * members:
+            try:
+                _join(obj.values())
+            except TypeError:  # some value is not a string: then the count cannot balance
+                return NOT_PLAIN
+        elif not members_are_plain(raw, obj):
+            return NOT_PLAIN
+        if raw[0] != _OPEN_BRACE:
+            return None  # whitespace before the object
+        # The fields go in place of the closing brace. A line break before it is whitespace
+        # between tokens (the line is plain and JSON: no string can hold a raw one), and the
+        # output is one line. (bytes.find, not `in`: `in` costs eight times as much here.)
+        if raw[-1] == _CLOSE_BRACE:
+            cut = len(raw) - 1
+            if raw.find(b"\n") != -1 or raw.find(b"\r") != -1:
+                return None
+        else:
+            cut = len(raw.rstrip()) - 1
+            if raw.find(b"\n", 0, cut) != -1 or raw.find(b"\r", 0, cut) != -1:
+                return None
+        if _PLAN_ID in obj or _PLAN_NAME in obj or _CUSTOMER_ID in obj or _CUSTOMER_NAME in obj or _STATUS in obj:
+            return None  # the plain path overwrites such a field where it stands
+        close = b"," if members else b""
+        change = None
+        for name in self._names:
+            if name in obj:
+                if change is not None:
+                    return None  # two raw key fields to mask: rare enough for the plain path
+                value = obj[name]
+                if self._drops or type(value) is not str:
+                    return None  # removing a member, or hiding a non-string whole, is the plain path's job
+                masks = self._masks[name]
+                mask = masks.get(value, _UNSEEN)
+                if mask is _UNSEEN:
+                    mask = masks[value] = _mask_for(name, value)
+                if mask is None:
+                    # "-", "" or already masked, and the line is plain: this is the only member
+                    # with the name, so nothing else on the line can hold a raw value under it.
+                    continue
+                # Where the value stands. The line is plain: no backslash, so every quote opens
+                # or closes a string and the name's token is a whole string; no nested member
+                # and no name twice. Followed by a colon, it is the one member with this name.
+                # (The token may also stand earlier as a value: plain path.)
+                token = self._tokens[name]
+                start = raw.find(token, 0, cut)
+                if raw.startswith(mask.colon_value, start + len(token)):  # `"api_key":"value"`, as recommended
+                    start += len(token) + 2
+                    change = start, start + len(mask.value), mask.masked
+                else:  # whitespace around the colon, say
+                    change = _located(raw, cut, start, len(token), mask)
+                    if change is None:
                         return None
         if change is None:
-            whole = cut - cut % 3
-            return whole // 3 * 4, raw[whole:cut] + close
+            return raw[:cut] + close
         start, stop, masked = change
-        whole = start - start % 3
-        return whole // 3 * 4, b"".join((raw[whole:start], masked, raw[stop:cut], close))
-
-    def _masking(self, raw: bytes, end: int, name: str, value: Any) -> tuple[int, int, bytes] | None:
-        """Where the key value stands in `raw` (start, stop) and what replaces it; None if
-        nothing needs to change. Raises _PlainPathOnlyError where only the plain path can do it."""
-        if self._policy is ApiKeyValuePolicy.DROP or type(value) is not str:
-            # Removing a member, or hiding a non-string whole, is the plain path's job.
-            raise _PlainPathOnlyError
-        try:
-            mask = self._masks[value]
-        except KeyError:
-            masked = mask_value(value)
-            unchanged = masked == value
-            mask = None if unchanged else (value.encode(), masked.encode())
-            self._masks[value] = mask
-        if mask is None:
-            # "-", "" or already masked, and the line is plain: this is the only member with
-            # the name, so nothing else on the line can hold a raw value under it.
-            return None
-        encoded, masked_bytes = mask
-        # The line is plain: no backslash, so every quote opens or closes a string and the token
-        # is a whole string; no nested member and no name twice. Followed by a colon, it is the
-        # one member with this name. (The token may also stand earlier as a value: plain path.)
-        token = self._tokens[name]
-        start = raw.find(token, 0, end)
-        if start < 0:  # pragma: no cover - the parser read this name from these bytes
-            raise _PlainPathOnlyError
-        after = start + len(token)
-        if raw.startswith(b':"', after):  # the recommended format's `":"`
-            value_start = after + 2
-        elif raw.startswith(b': "', after):  # a format written with a space after each colon
-            value_start = after + 3
-        else:
-            colon = _TO_STRING_VALUE.match(raw, after)
-            if colon is None:
-                raise _PlainPathOnlyError
-            value_start = colon.end()
-        value_end = value_start + len(encoded)
-        if value_end >= end or raw[value_end] != _QUOTE or not raw.startswith(encoded, value_start):
-            raise _PlainPathOnlyError
-        return value_start, value_end, masked_bytes
+        return b"".join((raw[:start], masked, raw[stop:cut], close))
 
 
-def spliced_data(data: str, splice: Splice, suffix: bytes) -> str:
-    """The output's base64: the kept characters of `data`, then `middle + suffix` encoded."""
-    kept, middle = splice
-    return data[:kept] + encode_base64(middle + suffix)
+def _located(raw: bytes, cut: int, start: int, token_length: int, mask: _Mask) -> tuple[int, int, bytes] | None:
+    """Where a key value stands after its name's token (found at `start`), when the name, colon
+    and value are not written as the recommended format writes them; None if only the plain
+    path can tell."""
+    if start < 0:  # pragma: no cover - the parser read this name from these bytes
+        return None
+    colon = _TO_STRING_VALUE.match(raw, start + token_length)
+    if colon is None:
+        return None
+    value_start = colon.end()
+    value_end = value_start + len(mask.value)
+    if value_end >= cut or raw[value_end] != _QUOTE or not raw.startswith(mask.value, value_start):
+        return None
+    return value_start, value_end, mask.masked
 
 
-class _PlainPathOnlyError(Exception):
-    """The key value cannot be masked in place; the record takes the plain path."""
+class _Mask(NamedTuple):
+    """How one key value is masked where it stands: worked out once per distinct name and value."""
+
+    member: bytes  # `"name":"value"`, the member as orjson (and the recommended format) writes it
+    value_at: int  # where the value starts in `member`
+    colon_value: bytes  # `:"value"`, what follows the name's token in `member`
+    value: bytes  # the value's bytes
+    masked: bytes  # what replaces them
+
+
+def _mask_for(name: str, value: str) -> _Mask | None:
+    masked = mask_value(value)
+    if masked == value:
+        return None
+    encoded = value.encode()
+    colon_value = b':"' + encoded + b'"'
+    token = b'"' + name.encode() + b'"'
+    return _Mask(token + colon_value, len(token) + 2, colon_value, encoded, masked.encode())
+
+
+_join, _dumps = "".join, orjson.dumps
+_UNSEEN: Final = _Mask(b"", 0, b"", b"", b"")  # a value the planner has not masked yet
+# The bytes before a `{` that begins an object inside another (compact, as orjson writes it).
+_BEFORE_AN_OBJECT = b":,["
+# How far before the last line's key value the search starts: the lines of one stage differ by
+# a few bytes before it (a path, a length), and a miss only costs a search from the start.
+_HINT_SLACK = 64
+
+
+def spliced_data(splice: Splice, suffix: bytes) -> str:
+    """The output's base64: the splice, then the suffix (the five fields, or "\\n")."""
+    return encode_base64(splice + suffix)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from apigw_enrichment.config import ApiKeyValuePolicy
 from apigw_enrichment.encoding.plain import PlainRecord, plain_data
-from apigw_enrichment.encoding.splice import SplicePlanner, spliced_data
+from apigw_enrichment.encoding.splice import NOT_PLAIN, SplicePlanner, spliced_data
 from apigw_enrichment.enrichment.directory import LOOKUP_UNAVAILABLE, NO_API_KEY, Enrichment
 from apigw_enrichment.enrichment.masking import mask_value
 from apigw_enrichment.fields import ENRICHMENT_FIELDS, EnrichmentStatus
@@ -104,7 +104,7 @@ def spliced(raw: bytes, enrichment: Enrichment | None, policy: ApiKeyValuePolicy
     plan = SplicePlanner(policy).plan(raw, obj, plain=members_are_plain(raw, obj))
     if plan is None:
         return None
-    return spliced_data(base64.b64encode(raw).decode(), plan, enrichment.json_members)
+    return spliced_data(plan, enrichment.json_members)
 
 
 def key_field_values(line: bytes) -> list[object]:
@@ -251,3 +251,38 @@ def test_generated_records_splice_to_what_the_plain_path_writes(obj, write, enri
     except Exception:  # noqa: BLE001 - what a writer or the reader refuses is not the splice's input
         return
     assert_same_as_plain(raw, enrichment, policy)
+
+
+@settings(max_examples=300)
+@given(objects, st.sampled_from(ENRICHMENTS[:3]), st.sampled_from(POLICIES))
+def test_a_line_as_orjson_writes_it_splices_to_the_plain_paths_very_bytes(obj, enrichment, policy):
+    """plan_line's usual case, a line exactly as orjson writes its object: where it splices, the
+    line is byte for byte the plain path's (which writes orjson's serialization again), nested
+    values, numbers and all; and the key reader would see no name twice."""
+    try:
+        raw = orjson.dumps(obj)
+        parsed = read_object(raw)
+    except Exception:  # noqa: BLE001 - what orjson refuses to write or read is not this test's input
+        return
+    assert enrichment is not None
+    splice = SplicePlanner(policy).plan_line(raw, parsed)
+    if isinstance(splice, bytes):
+        assert decode_base64(spliced_data(splice, enrichment.json_members)) == plain_line(raw, enrichment, policy)
+
+
+@pytest.mark.parametrize("raw", ODD_INPUT, ids=range(len(ODD_INPUT)))
+@pytest.mark.parametrize("policy", POLICIES)
+def test_plan_line_proves_what_members_are_plain_proves_or_more(raw, policy):
+    """plan_line answers NOT_PLAIN only for a line members_are_plain refuses, and plans every
+    line members_are_plain accepts as plan() does, or (a line exactly as orjson writes it) to
+    the plain path's very bytes."""
+    obj = read_object(raw)
+    splice = SplicePlanner(policy).plan_line(raw, obj)
+    if members_are_plain(raw, obj):
+        assert splice is not NOT_PLAIN
+    expected = SplicePlanner(policy).plan(raw, obj, plain=members_are_plain(raw, obj))
+    if splice is not NOT_PLAIN and splice != expected:
+        assert isinstance(splice, bytes)
+        assert decode_base64(spliced_data(splice, ENRICHMENTS[0].json_members)) == plain_line(
+            raw, ENRICHMENTS[0], policy
+        )
