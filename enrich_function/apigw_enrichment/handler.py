@@ -41,7 +41,6 @@ from apigw_enrichment.telemetry import BatchSummary, instrumented, observe_batch
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-    from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from apigw_enrichment.answers import Answer
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     from apigw_enrichment.enrichment.directory import Enrichment
     from apigw_enrichment.enrichment.keys import LookupKey
     from apigw_enrichment.enrichment.usage_plans import CacheView, UsagePlanCache
+    from apigw_enrichment.sources.firehose import FirehoseEvent
     from apigw_enrichment.sources.log_groups import LogGroupStages
 
 # The invocation's time is shared out so that a batch is always answered before the
@@ -69,7 +69,7 @@ class Transformed(NamedTuple):
 
 
 def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one function: no call per record it can spare
-    event: KinesisFirehoseEvent,
+    event: FirehoseEvent,
     settings: Settings,
     cache: UsagePlanCache,
     *,

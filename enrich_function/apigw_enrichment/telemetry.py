@@ -5,6 +5,7 @@ never a payload.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.shared import constants
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -26,17 +29,41 @@ logger = Logger()
 
 metrics = Metrics()
 
-tracer = Tracer()
+
+def tracing_on(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether X-Ray traces are made: as Powertools decides, in Lambda (LAMBDA_TASK_ROOT) unless
+    POWERTOOLS_TRACE_DISABLED, nor under `sam local` or Chalice's local mode."""
+    disabled = resolve_truthy_env_var_choice(env=environ.get(constants.TRACER_DISABLED_ENV, "false"))
+    local = bool(environ.get(constants.SAM_LOCAL_ENV) or environ.get(constants.CHALICE_LOCAL_ENV))
+    return bool(environ.get(constants.LAMBDA_TASK_ROOT_ENV)) and not disabled and not local
+
+
+# Only where it traces: Powertools' Tracer imports the X-Ray SDK, whose recorder, outside Lambda,
+# builds a botocore client at import (80 ms) to poll sampling rules no one here asks for. No
+# library is patched now: botocore alone, once its first client is made (trace_aws_calls), not
+# every library the SDK knows (sqlite3, http.client, requests...), which the import would load.
+tracer = Tracer(auto_patch=False) if tracing_on() else None
+
+
+def trace_aws_calls() -> None:
+    """Trace the function's AWS calls (botocore's) in X-Ray, if it traces: called before each
+    client is made; patching twice is a no-op."""
+    if tracer is not None:
+        tracer.patch(_TRACED_MODULES)
+
+
+_TRACED_MODULES = ("botocore",)
 
 
 def instrumented[T](handler: Callable[[dict[str, Any], LambdaContext], T]) -> Callable[[dict[str, Any], Any], T]:
     """`handler` with the function's telemetry around it: the invocation's context in every log
-    line, the batch's metrics flushed as EMF, and an X-Ray trace (the response is not captured:
-    it is the log payload). The context is any object with LambdaContext's attributes."""
-    traced = tracer.capture_lambda_handler(capture_response=False)(
-        logger.inject_lambda_context(log_event=False)(handler)
-    )
-    return metrics.log_metrics(traced)
+    line, the batch's metrics flushed as EMF, and an X-Ray trace where it traces (the response
+    is not captured: it is the log payload). The context is any object with LambdaContext's
+    attributes."""
+    logged = logger.inject_lambda_context(log_event=False)(handler)
+    if tracer is None:
+        return metrics.log_metrics(logged)
+    return metrics.log_metrics(tracer.capture_lambda_handler(capture_response=False)(logged))
 
 
 @dataclass(slots=True)
