@@ -91,6 +91,15 @@ class UsagePlanDirectory:
     def knows(self, api_id: str | None, stage: str | None, key_id: str) -> bool:
         return api_id is not None and stage is not None and (api_id, stage, key_id) in self._by_stage_key
 
+    def may_learn(self, api_id: str | None, stage: str | None, key_id: str) -> bool:
+        """Whether asking API Gateway about this key could change what lookup() answers: the key
+        is not known at all, or the line names its API and stage and the key is on no plan for
+        them. A line without its API id or stage can be given no more than its key's customer,
+        which a known key has already."""
+        if key_id not in self._unplanned:
+            return True
+        return api_id is not None and stage is not None and (api_id, stage, key_id) not in self._by_stage_key
+
     def with_keys(self, found: Iterable[tuple[Customer, Iterable[Mapping[str, Any]]]]) -> UsagePlanDirectory:
         """This directory and these keys, each looked up alone: its customer and the plans it is on
         (as GetUsagePlans lists them). A new directory; this one is not changed."""

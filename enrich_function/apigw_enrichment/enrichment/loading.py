@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from apigw_enrichment.enrichment.snapshot import SnapshotError, read_snapshot_object
+from apigw_enrichment.enrichment.snapshot import SnapshotError, SnapshotProblem, read_snapshot_object
 from apigw_enrichment.enrichment.usage_plans import FetchResult, KeyFound, fetch_directory, look_up_key
 from apigw_enrichment.telemetry import logger
 
@@ -50,10 +50,13 @@ class DirectoryLoader:
                 snapshot = read_snapshot_object(
                     self._s3(), bucket, key, now=now, max_age_seconds=self._max_age, deadline=deadline
                 )
-            except SnapshotError as error:
-                problem = error.problem.value
+            except Exception as error:  # noqa: BLE001 - whatever reading the snapshot raises, the account is listed
+                if isinstance(error, SnapshotError):
+                    problem, detail = error.problem.value, error.detail
+                else:  # only the type: its message may quote what was being read
+                    problem, detail = SnapshotProblem.UNREADABLE.value, f"{type(error).__name__} reading the snapshot"
                 message = "usage-plan snapshot not used (%s); listing the account instead"
-                logger.warning(message, problem, extra={"detail": error.detail})
+                logger.warning(message, problem, extra={"detail": detail})
             else:
                 age = max(0.0, now - snapshot.written_at)
                 return FetchResult(snapshot.directory, 0, source="snapshot", age_seconds=age)

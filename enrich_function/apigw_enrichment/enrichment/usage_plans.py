@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -47,6 +48,8 @@ _RESOURCE_PATHS = {
     "GetApiKeys": "/apikeys",
     "GetApiKey": "/apikeys/*",
 }
+# What an API key id can be: API Gateway gives short ids of letters and digits (`k7x2m9p4q1`).
+_KEY_ID = re.compile(r"[A-Za-z0-9]{1,128}", re.ASCII)
 _THROTTLING_CODES = frozenset(
     {"TooManyRequestsException", "ThrottlingException", "Throttling", "LimitExceededException"}
 )
@@ -168,6 +171,8 @@ def look_up_key(client: APIGatewayClient, key_id: str, deadline: Deadline | None
     Returns what was found and the number of requests. A key API Gateway does not have is
     found as None (a negative answer, to be remembered). Raises DirectoryLoadError otherwise.
     """
+    if not could_be_key_id(key_id):
+        return KeyFound(key_id, None), 0
     with _control_plane(client, deadline) as meter:
         listing = _Listing(client)
         try:
@@ -177,6 +182,8 @@ def look_up_key(client: APIGatewayClient, key_id: str, deadline: Deadline | None
             if error.response.get("Error", {}).get("Code") == "NotFoundException":
                 return KeyFound(key_id, None), meter.requests
             raise
+        if item.get("id") != key_id:  # an answer about another key says nothing of this one
+            return KeyFound(key_id, None), meter.requests
         customer = Customer(key_id, _string(item, "name"), _string(item, "customerId"))
         pages = client.get_paginator("get_usage_plans").paginate(keyId=key_id, PaginationConfig=_PAGING)
         plans = tuple(
@@ -185,6 +192,13 @@ def look_up_key(client: APIGatewayClient, key_id: str, deadline: Deadline | None
             if (plan_id := listing.item_id(plan)) is not None
         )
         return KeyFound(key_id, customer, plans), meter.requests
+
+
+def could_be_key_id(key_id: str) -> bool:
+    """Whether `key_id` is letters and digits, as every id API Gateway gives is. Any other (a
+    lone surrogate, a slash, 100 kB) names no key, and asking would only fail the request: a
+    failed lookup pauses every lookup for a while, and one bad line must not hold back others."""
+    return _KEY_ID.fullmatch(key_id) is not None
 
 
 @contextmanager
@@ -427,7 +441,7 @@ class UsagePlanCache:
         directory = self._directory
         if directory is None:
             return False
-        return any(key.key_id is not None and not directory.knows(key.api_id, key.stage, key.key_id) for key in keys)
+        return any(key.key_id is not None and directory.may_learn(key.api_id, key.stage, key.key_id) for key in keys)
 
     def _look_up_unknown(self, now: float, keys: Collection[LookupKey], budget: float) -> LookupReport | None:
         """Look up, each alone, the keys of this batch the directory does not know, within the caps."""
@@ -439,7 +453,8 @@ class UsagePlanCache:
                 key.key_id
                 for key in keys
                 if key.key_id is not None
-                and not directory.knows(key.api_id, key.stage, key.key_id)
+                and directory.may_learn(key.api_id, key.stage, key.key_id)
+                and could_be_key_id(key.key_id)
                 and now - max(self._asked.get(key.key_id, -math.inf), self._current_at) >= self._miss_refresh
             }
         )
@@ -460,9 +475,12 @@ class UsagePlanCache:
             self._asked[key_id] = now
             try:
                 answer, used = look_up(key_id, deadline)
-            except DirectoryLoadError as error:
-                calls += error.calls
-                failure = error
+            except Exception as error:  # noqa: BLE001 - whatever a lookup raises fails the lookups, not the batch
+                if isinstance(error, DirectoryLoadError):
+                    calls += error.calls
+                    failure = error
+                else:  # only the type: its message may quote what was being read
+                    failure = DirectoryLoadError(FailureKind.OTHER, f"{type(error).__name__} looking up a key", calls=0)
                 # Throttled or denied: the rest wait, and so does everyone for the gap.
                 self._lookups_paused_until = self._clock() + self._miss_refresh
                 break

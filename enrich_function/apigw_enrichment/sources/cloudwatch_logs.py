@@ -28,6 +28,16 @@ GZIP_MAGIC = b"\x1f\x8b"
 # this is not an envelope CloudWatch Logs wrote (a gzip bomb reaches gigabytes from a megabyte),
 # and fails alone before it can take the function's memory.
 MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
+# What parsing makes of the envelope is bounded too, before it is parsed: each value costs
+# the parser up to some 100 bytes (a dict, a list, a str, an int), so 16 MiB of `[{},{},...]`
+# would take over 600 MB, more than the function has. An envelope of recommended-format lines
+# counts one value (values_at_most) every 8 bytes or so: a million is some 8 MiB of them, eight
+# times what CloudWatch Logs puts in one, and at most about 90 MB once parsed, whatever it holds.
+MAX_ENVELOPE_VALUES = 1_000_000
+# Parsing costs at most about 40 MB a MiB of JSON, however dense (16 MiB of `[{},{},...]` takes
+# 620 MB), so an envelope of up to 2 MiB costs at most about 80 MB and is not counted: the
+# envelopes CloudWatch Logs writes, about 1 MB, pay nothing for the bound (counting is 1.5 ms a MB).
+_PARSED_UNCOUNTED_BYTES = 2 * 1024 * 1024
 
 DATA_MESSAGE = "DATA_MESSAGE"
 CONTROL_MESSAGE = "CONTROL_MESSAGE"
@@ -36,7 +46,7 @@ CONTROL_MESSAGE = "CONTROL_MESSAGE"
 class SubscriptionFailure(StrEnum):
     # gzip that does not inflate, or inflates to something other than an envelope.
     INVALID_ENVELOPE = "invalid_envelope"
-    # Inflates past MAX_ENVELOPE_BYTES.
+    # Inflates past MAX_ENVELOPE_BYTES, or holds more than MAX_ENVELOPE_VALUES values.
     ENVELOPE_TOO_LARGE = "envelope_too_large"
 
 
@@ -64,7 +74,7 @@ def read_envelope(raw: bytes, limit: int = MAX_ENVELOPE_BYTES) -> Envelope:
         text = inflater.decompress(raw, limit + 1)
     except zlib.error:
         raise RecordError(SubscriptionFailure.INVALID_ENVELOPE) from None
-    if len(text) > limit:
+    if len(text) > limit or (len(text) > _PARSED_UNCOUNTED_BYTES and values_at_most(text) > MAX_ENVELOPE_VALUES):
         raise RecordError(SubscriptionFailure.ENVELOPE_TOO_LARGE)
     # A truncated member, or bytes after it: either way not what CloudWatch Logs sent.
     if not inflater.eof or inflater.unused_data:
@@ -74,6 +84,14 @@ def read_envelope(raw: bytes, limit: int = MAX_ENVELOPE_BYTES) -> Envelope:
     except orjson.JSONDecodeError:
         raise RecordError(SubscriptionFailure.INVALID_ENVELOPE) from None
     return _checked(envelope)
+
+
+def values_at_most(text: bytes) -> int:
+    """An upper bound on the values (objects, arrays, strings, numbers, literals) that parsing
+    `text` as JSON makes, in a few C-speed passes: a container opens with `{` or `[`, a string
+    has two quotes, and any other value follows a `:`, a `,` or a `[`, or is the whole text.
+    Characters inside strings are counted too, so it can only count more than there are."""
+    return text.count(b"{") + 2 * text.count(b"[") + text.count(b'"') // 2 + text.count(b":") + text.count(b",") + 1
 
 
 def _checked(envelope: Any) -> Envelope:
@@ -91,7 +109,7 @@ def _checked(envelope: Any) -> Envelope:
         message = event.get("message") if isinstance(event, Mapping) else None
         if not isinstance(message, str):
             raise RecordError(SubscriptionFailure.INVALID_ENVELOPE)
-        # "surrogatepass": a lone surrogate escape in the envelope stays visible to the reader
-        # (as bytes no UTF-8 reader accepts) instead of failing here.
+        # (orjson refuses a lone surrogate escape, so the envelope holding one has failed
+        # above; "surrogatepass" only keeps this line from raising if that ever changes.)
         messages.append(message.encode("utf-8", "surrogatepass"))
     return Envelope(message_type, log_group, tuple(messages))

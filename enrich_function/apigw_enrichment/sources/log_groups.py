@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from apigw_enrichment.budget import BudgetExhaustedError, Deadline, metered
+from apigw_enrichment.budget import Deadline, metered
 from apigw_enrichment.telemetry import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_apigateway.type_defs import PaginatorConfigTypeDef
@@ -31,6 +31,8 @@ Stage = tuple[str, str]  # (API id, stage name)
 _PAGING: PaginatorConfigTypeDef = {"PageSize": 500}
 # A log group's ARN as a stage's destinationArn gives it: ...:log-group:NAME, perhaps with ":*".
 _LOG_GROUP_MARKER = ":log-group:"
+# The gap after failed listings stops doubling here (it is capped at the TTL long before).
+_MAX_DOUBLINGS = 16
 
 
 def log_group_name(destination_arn: object) -> str | None:
@@ -60,22 +62,33 @@ def list_stages(client: APIGatewayClient, deadline: Deadline) -> dict[str, Stage
     triples: list[tuple[str, str, object]] = []
     with metered(client, "api-gateway", deadline):
         for page in client.get_paginator("get_rest_apis").paginate(PaginationConfig=_PAGING):
-            for api in page.get("items", []):
+            # botocore checks an answer's shape only so far: an item may be null, a field of
+            # another type. Such an item names no stage, and is left out.
+            for api in _objects(page.get("items")):
                 api_id = api.get("id")
                 if not isinstance(api_id, str):
                     continue
-                for stage in client.get_stages(restApiId=api_id).get("item", []):
+                for stage in _objects(client.get_stages(restApiId=api_id).get("item")):
                     name = stage.get("stageName")
-                    settings: Mapping[str, Any] = stage.get("accessLogSettings") or {}
-                    if isinstance(name, str):
+                    settings = stage.get("accessLogSettings")
+                    if isinstance(name, str) and isinstance(settings, dict):
                         triples.append((api_id, name, settings.get("destinationArn")))
     return stages_by_log_group(triples)
+
+
+def _objects(items: object) -> Iterator[Mapping[str, Any]]:
+    """The items of an answer's list that are objects; none if it is not a list."""
+    if isinstance(items, list):
+        yield from (item for item in items if isinstance(item, dict))
 
 
 @dataclass
 class LogGroupStages:
     """The log-group map, listed on first need, kept for `ttl_seconds`; a failed listing is not
-    tried again for `retry_seconds`."""
+    tried again for `retry_seconds`, twice as long after each further failure in a row, up to
+    `ttl_seconds`: a listing that cannot succeed (an account whose APIs take longer to list than
+    the budget) costs one attempt a TTL, not one every `retry_seconds` for ever. Whatever a
+    listing raises, it is a failed listing: no batch fails because of one."""
 
     fetch: Callable[[Deadline], dict[str, Stage]]
     ttl_seconds: float
@@ -84,6 +97,7 @@ class LogGroupStages:
     clock: Callable[[], float] = time.monotonic
     _stages: dict[str, Stage] = field(default_factory=dict)
     _next_listing: float | None = None
+    _failures: int = 0  # failed listings in a row
 
     def stage_for(self, log_group: str, *, time_left: float | None = None) -> Stage | None:
         now = self.clock()
@@ -95,19 +109,24 @@ class LogGroupStages:
         budget = self.budget_seconds if time_left is None else max(0.0, min(self.budget_seconds, time_left))
         try:
             self._stages = self.fetch(Deadline(budget, self.clock))
-        except (ClientError, BotoCoreError, BudgetExhaustedError) as error:
+        except Exception as error:  # noqa: BLE001 - an answer no one foresaw fails this listing, not the batch
             # Lines keep what they say; their enrichment needs no stage when the key is known.
-            self._next_listing = now + self.retry_seconds
+            doubled = self.retry_seconds * 2 ** min(self._failures, _MAX_DOUBLINGS)
+            gap = min(max(self.ttl_seconds, self.retry_seconds), doubled)
+            self._failures += 1
+            self._next_listing = now + gap
             logger.warning(
                 "REST API stages could not be listed; subscription lines keep their own api id and stage",
-                extra={"error": _error_code(error), "retry_in_seconds": self.retry_seconds},
+                extra={"error": _error_code(error), "retry_in_seconds": gap},
             )
             return
+        self._failures = 0
         self._next_listing = now + self.ttl_seconds
         logger.info("REST API stages listed", extra={"log_groups": len(self._stages)})
 
 
 def _error_code(error: Exception) -> str:
+    """The error's code or type, never its message (a parser's message may quote the answer)."""
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code", "ClientError"))
     return type(error).__name__
