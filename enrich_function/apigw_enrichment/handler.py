@@ -17,21 +17,24 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import orjson
+from orjson import JSONDecodeError, loads
 
 from apigw_enrichment import state
+from apigw_enrichment.answers import Answer
 from apigw_enrichment.config import DEFAULT_API_ID_FIELDS, DEFAULT_STAGE_FIELDS, ApiKeyValuePolicy
 from apigw_enrichment.encoding.plain import PlainRecord, copy_data, plain_data, plain_line
 from apigw_enrichment.encoding.splice import NOT_PLAIN, SplicePlanner
 from apigw_enrichment.enrichment.directory import enrichment_for
 from apigw_enrichment.enrichment.keys import CONFLICTING, KeyReader
 from apigw_enrichment.failures import RecordError
-from apigw_enrichment.fields import is_enriched
+from apigw_enrichment.fields import EnrichmentStatus, is_enriched
 from apigw_enrichment.formats.json_line import read_object, top_level_duplicates
 from apigw_enrichment.response import Reingest, fit_response, records_of
 from apigw_enrichment.sources.cloudwatch_logs import GZIP_MAGIC, read_envelope
 from apigw_enrichment.sources.firehose import (
     answer_for,
-    decode_base64,
+    b64decode_validating,
+    decode_refused,
     encode_base64,
     read_reingested,
     validate_event,
@@ -43,7 +46,6 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from apigw_enrichment.answers import Answer
     from apigw_enrichment.config import Settings
     from apigw_enrichment.encoding.splice import Splice, Unproven
     from apigw_enrichment.enrichment.directory import Enrichment
@@ -96,18 +98,30 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
     read_message = MessageReader(settings, read_key, plan_line).read
     # The records as they came (validate_event checked their shape): a Powertools wrapper
     # per record costs 0.35 us more, a twenty-fifth of what answering one takes.
+    # Each step's usual case is inlined (answer_for, decode_base64, read_object, spliced_data):
+    # a Python call costs 60 ns, and the loop makes a dozen a record; the rest is theirs.
     for record in event.raw_event["records"]:
-        answer = answer_for(record)
+        data = record.get("data", "")
+        if type(data) is not str:  # answer_for decides (and fails it)
+            answers.append(answer_for(record))
+            continue
+        answer = Answer(record["recordId"], "Ok", "", data)
         answers.append(answer)
-        if answer.reason is not None:
-            continue
         try:
-            raw = decode_base64(answer.original)
-        except RecordError as error:
-            answer.fail(error.reason)
-            continue
+            raw = b64decode_validating(data, None, True)  # noqa: FBT003 - as decode_base64 calls it
+        except ValueError:  # decode_base64 decides
+            try:
+                raw = decode_refused(data)
+            except RecordError as error:
+                answer.fail(error.reason)
+                continue
         try:
-            obj = read_object(raw)
+            obj = loads(raw)
+        except JSONDecodeError:
+            obj = None
+        try:
+            if type(obj) is not dict:  # orjson refused it, or read no object: read_object decides why
+                obj = read_object(raw)
             # A line whose bytes hold a member the parser did not keep (a name twice) is read
             # again, carefully: the splice would keep both, and the key reader must see both.
             splice = plan_line(raw, obj)
@@ -144,15 +158,20 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
     view = cache.view_for(keys, time_left=time_left)
 
     enrichments: dict[LookupKey, Enrichment] = {}  # each distinct caller is looked up once
+    # ... and its status and the five fields as JSON, for the splice: a tuple, read in one step.
+    writes: dict[LookupKey, tuple[EnrichmentStatus, bytes]] = {}
     unwritten: list[tuple[LookupKey, Any]] = []  # (key, status) of records the plain path could not write
     for answer, key, plan, status in parsed:
-        enrichment = enrichments.get(key)
-        if enrichment is None:
+        write = writes.get(key)
+        if write is None:
             enrichment = enrichments[key] = enrichment_for(key, view.directory)
-        answer.status = enrichment.status  # a StrEnum: counted and logged as its value
+            write = writes[key] = enrichment.status, enrichment.json_members
+        # The status is a StrEnum: counted and logged as its value.
         if isinstance(plan, bytes):  # the usual case: a splice (spliced_data, inlined)
-            answer.data = encode_base64(plan + enrichment.json_members)
+            answer.status, answer.data = write[0], encode_base64(plan + write[1])
             continue
+        enrichment = enrichments[key]
+        answer.status = write[0]
         try:
             answer.data = plain_data(plan, enrichment, policy, names)
         except RecordError as error:
