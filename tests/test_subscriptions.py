@@ -238,3 +238,18 @@ def test_per_plan_requests_and_errors_count_every_line_and_name_no_customer(fixe
         "pl0gold001": {"Requests": 4, "ClientErrors": 1, "ServerErrors": 2},
         "(none)": {"Requests": 1, "ClientErrors": 0, "ServerErrors": 1},
     }
+
+
+def test_half_a_pair_is_filled_in_only_where_the_other_half_agrees(monkeypatch, lambda_context):
+    """A line naming stage `beta` in a group that `prod` logs to is not given prod's API id."""
+    monkeypatch.setenv("ACCESS_LOG_FORMAT", KEY_ONLY)
+    use_fixed_directory()
+    state.use_stages(stages(lambda: {ACCESS_LOG_GROUP: (KNOWN_API, KNOWN_STAGE)}))
+    agrees = json.dumps({"stage": KNOWN_STAGE, "key_id": KNOWN_KEY})
+    differs = json.dumps({"stage": "beta", "key_id": KNOWN_KEY})
+    ((_, _, data),) = decoded(
+        app.lambda_handler(firehose_event([subscription_record([agrees, differs])]), lambda_context)
+    )
+    first, second = lines_of(data)
+    assert (first["api_id"], first["stage"], first["enrichment_status"]) == (KNOWN_API, KNOWN_STAGE, "enriched")
+    assert "api_id" not in second and second["stage"] == "beta"

@@ -30,7 +30,12 @@ from apigw_enrichment.failures import RecordError
 from apigw_enrichment.fields import EnrichmentStatus, is_enriched
 from apigw_enrichment.formats.json_line import read_object, top_level_duplicates
 from apigw_enrichment.response import Reingest, fit_response, records_of
-from apigw_enrichment.sources.cloudwatch_logs import GZIP_MAGIC, read_envelope
+from apigw_enrichment.sources.cloudwatch_logs import (
+    GZIP_MAGIC,
+    MAX_ENVELOPE_BYTES,
+    SubscriptionFailure,
+    read_envelope,
+)
 from apigw_enrichment.sources.firehose import (
     answer_for,
     b64decode_validating,
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
     from apigw_enrichment.enrichment.directory import Enrichment
     from apigw_enrichment.enrichment.keys import LookupKey
     from apigw_enrichment.enrichment.usage_plans import CacheView, UsagePlanCache
+    from apigw_enrichment.sources.cloudwatch_logs import Envelope
     from apigw_enrichment.sources.firehose import FirehoseEvent
     from apigw_enrichment.sources.log_groups import LogGroupStages
 
@@ -88,6 +94,7 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
     parsed: list[tuple[Answer, LookupKey, Splice | PlainRecord, Any]] = []
     copies: list[tuple[Answer, list[PlainRecord]]] = []
     subscriptions: list[tuple[Answer, str, list[MessageLine]]] = []
+    inflated = InflatedBudget(MAX_BATCH_INFLATED_BYTES)  # what the batch's envelopes may inflate to
     read_key = KeyReader(settings.api_id_fields, settings.stage_fields, settings.key_id_fields).read
     policy, names = settings.api_key_values, settings.key_value_fields
     planner = SplicePlanner(policy, names)
@@ -128,7 +135,7 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
             duplicates = top_level_duplicates(raw) if splice is NOT_PLAIN else None
         except RecordError as error:
             if raw[:2] == GZIP_MAGIC:  # a CloudWatch Logs subscription record: many lines
-                subscription = _read_subscription(answer, raw, read_message)
+                subscription = _read_subscription(answer, raw, read_message, inflated)
                 if subscription is not None:
                     subscriptions.append((answer, *subscription))
                 continue
@@ -151,7 +158,10 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
         parsed.append((answer, read_key(obj, duplicates), plan, obj.get(status_field)))
 
     if subscriptions and stages is not None:
+        started = stages.clock()
         _name_stages(subscriptions, stages, time_left)
+        if time_left is not None:  # one budget for the batch: the load gets what the listing left
+            time_left -= stages.clock() - started
     # One cache decision per batch, made before any record is answered.
     keys = set(map(_KEY_OF, parsed))
     keys.update(line.key for _, _, lines in subscriptions for line in lines)
@@ -217,12 +227,30 @@ def _traffic(
     return traffic
 
 
+# Every line of a batch's subscription records is held until the batch is answered: their
+# inflated envelopes together may come to this much. Measured (tests/test_hostile_subscriptions.py,
+# make bench): real envelopes cost about 3x their inflated bytes while answered, and the stack's
+# 0.4 MB processor buffer of the largest inflates to about 4.4 MB, under half this bound; the
+# worst shape (one line of many MiB) costs about 20x, so at most some 240 MB of the function's 512.
+# Past the bound, each further subscription record fails on its own, kept as sent.
+MAX_BATCH_INFLATED_BYTES = 12 * 1024 * 1024
+
+
+class InflatedBudget:
+    """How many inflated envelope bytes the batch has left."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+
 def _read_subscription(
-    answer: Answer, raw: bytes, read_message: Callable[[bytes], MessageLine]
+    answer: Answer, raw: bytes, read_message: Callable[[bytes], MessageLine], inflated: InflatedBudget
 ) -> tuple[str, list[MessageLine]] | None:
     """A subscription record's log group and lines, read; None if it is answered already."""
     try:
-        envelope = read_envelope(raw)
+        envelope = _inflated_within(raw, inflated)
         if envelope.is_control:
             answer.drop()  # CloudWatch Logs checking that it can write here
             answer.line_statuses = Counter()  # a subscription record with no lines
@@ -232,6 +260,19 @@ def _read_subscription(
         # Nothing is lost: the whole record is kept, as sent, under errors/.
         answer.fail(error.reason)
         return None
+
+
+def _inflated_within(raw: bytes, inflated: InflatedBudget) -> Envelope:
+    """The record's envelope, counted against what the batch may still inflate."""
+    limit = min(MAX_ENVELOPE_BYTES, inflated.left)
+    try:
+        envelope = read_envelope(raw, limit)
+    except RecordError as error:
+        if error.reason is SubscriptionFailure.ENVELOPE_TOO_LARGE and limit < MAX_ENVELOPE_BYTES:
+            raise RecordError(SubscriptionFailure.BATCH_TOO_LARGE) from None
+        raise
+    inflated.left -= envelope.size
+    return envelope
 
 
 class MessageLine(NamedTuple):
@@ -277,9 +318,11 @@ class MessageReader:
         return MessageLine(self._read_key(obj, duplicates), start, obj.get(self._status), self._lacks(obj))
 
     def _lacks(self, obj: Mapping[str, Any]) -> tuple[bool, bool]:
+        # A member is filled in only where the line has none of its names, nor a member already
+        # called what it would be written as (two members of one name are no one's to pick).
         return (
-            all(name not in obj for name in self._api_id_fields),
-            all(name not in obj for name in self._stage_fields),
+            _API_ID_MEMBER not in obj and all(name not in obj for name in self._api_id_fields),
+            _STAGE_MEMBER not in obj and all(name not in obj for name in self._stage_fields),
         )
 
 
@@ -296,6 +339,9 @@ def _name_stages(
         for index, line in enumerate(lines):
             lacks_api, lacks_stage = line.lacks
             if not (lacks_api or lacks_stage) or line.key.conflicting:
+                continue
+            # Half a pair is filled in only where the other half agrees with the group's stage.
+            if (not lacks_stage and line.key.stage != stage[1]) or (not lacks_api and line.key.api_id != stage[0]):
                 continue
             members = {}
             key = line.key

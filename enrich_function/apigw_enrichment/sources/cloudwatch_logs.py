@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -26,8 +26,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 # CloudWatch Logs takes at most 1 MiB of events in one PutLogEvents call, and an envelope is
 # those events with their ids and JSON escaping: a few MiB at most. Anything that inflates past
 # this is not an envelope CloudWatch Logs wrote (a gzip bomb reaches gigabytes from a megabyte),
-# and fails alone before it can take the function's memory.
-MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
+# and fails alone before it can take the function's memory. (Under the batch's own bound,
+# handler.MAX_BATCH_INFLATED_BYTES, so the first envelope of a batch is held to this one.)
+MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
 # What parsing makes of the envelope is bounded too, before it is parsed: each value costs
 # the parser up to some 100 bytes (a dict, a list, a str, an int), so 16 MiB of `[{},{},...]`
 # would take over 600 MB, more than the function has. An envelope of recommended-format lines
@@ -48,6 +49,8 @@ class SubscriptionFailure(StrEnum):
     INVALID_ENVELOPE = "invalid_envelope"
     # Inflates past MAX_ENVELOPE_BYTES, or holds more than MAX_ENVELOPE_VALUES values.
     ENVELOPE_TOO_LARGE = "envelope_too_large"
+    # The batch's envelopes before it have inflated to all the batch may hold (handler.py).
+    BATCH_TOO_LARGE = "batch_too_large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class Envelope:
     message_type: str
     log_group: str
     messages: tuple[bytes, ...]
+    size: int = field(default=0, compare=False)  # inflated bytes: what the batch's budget counts
 
     @property
     def is_control(self) -> bool:
@@ -83,7 +87,7 @@ def read_envelope(raw: bytes, limit: int = MAX_ENVELOPE_BYTES) -> Envelope:
         envelope = orjson.loads(text)
     except orjson.JSONDecodeError:
         raise RecordError(SubscriptionFailure.INVALID_ENVELOPE) from None
-    return _checked(envelope)
+    return replace(_checked(envelope), size=len(text))
 
 
 def values_at_most(text: bytes) -> int:
