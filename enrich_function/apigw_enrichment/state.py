@@ -18,7 +18,6 @@ from apigw_enrichment.enrichment.loading import DirectoryLoader
 from apigw_enrichment.enrichment.usage_plans import UsagePlanCache
 from apigw_enrichment.refresher import SNAPSHOT_BUCKET_ENV, SNAPSHOT_KEY_ENV
 from apigw_enrichment.sources.log_groups import LogGroupStages, list_stages
-from apigw_enrichment.telemetry import trace_aws_calls
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
@@ -58,7 +57,6 @@ def settings() -> Settings:
 
 def apigateway_client() -> APIGatewayClient:
     if _state.client is None:
-        trace_aws_calls()
         _state.client = boto3.client("apigateway", config=_CLIENT_CONFIG)
     return _state.client
 
@@ -66,7 +64,6 @@ def apigateway_client() -> APIGatewayClient:
 def firehose_client(region: str) -> FirehoseClient:
     """A client for re-ingesting into the stream, in the stream's region (from the event)."""
     if region not in _state.firehose:
-        trace_aws_calls()
         _state.firehose[region] = boto3.client("firehose", region_name=region, config=_CLIENT_CONFIG)
     return _state.firehose[region]
 
@@ -74,7 +71,6 @@ def firehose_client(region: str) -> FirehoseClient:
 def s3_client() -> S3Client:
     """For the refresher's snapshot: one GET a cache load."""
     if _state.s3 is None:
-        trace_aws_calls()
         _state.s3 = boto3.client("s3", config=_CLIENT_CONFIG)
     return _state.s3
 

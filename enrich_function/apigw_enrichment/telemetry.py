@@ -39,20 +39,13 @@ def tracing_on(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 # Only where it traces: Powertools' Tracer imports the X-Ray SDK, whose recorder, outside Lambda,
-# builds a botocore client at import (80 ms) to poll sampling rules no one here asks for. No
-# library is patched now: botocore alone, once its first client is made (trace_aws_calls), not
-# every library the SDK knows (sqlite3, http.client, requests...), which the import would load.
+# builds a botocore client at import (80 ms) to poll sampling rules no one here asks for. Where it
+# traces, botocore alone is patched (the AWS calls of both functions that import this module, the
+# transformer's and the refresher's), not every library the SDK knows (patch_all imports sqlite3
+# and tries a dozen more).
 tracer = Tracer(auto_patch=False) if tracing_on() else None
-
-
-def trace_aws_calls() -> None:
-    """Trace the function's AWS calls (botocore's) in X-Ray, if it traces: called before each
-    client is made; patching twice is a no-op."""
-    if tracer is not None:
-        tracer.patch(_TRACED_MODULES)
-
-
-_TRACED_MODULES = ("botocore",)
+if tracer is not None:
+    tracer.patch(("botocore",))
 
 
 def instrumented[T](handler: Callable[[dict[str, Any], LambdaContext], T]) -> Callable[[dict[str, Any], Any], T]:

@@ -1,4 +1,4 @@
-"""Tracing: on in Lambda as Powertools decides, off elsewhere; nothing patched until a client is made."""
+"""Tracing: on in Lambda as Powertools decides (botocore alone patched), off elsewhere (the SDK not even imported)."""
 
 from __future__ import annotations
 
@@ -55,8 +55,10 @@ def test_outside_lambda_the_x_ray_sdk_is_not_even_imported():
     assert imported_in({}) == {"xray": False, "patched": [], "sqlite3": False}
 
 
-def test_in_lambda_botocore_alone_is_patched_once_a_client_is_made():
+def test_in_lambda_botocore_alone_is_patched():
+    """Every AWS call is traced, the refresher's clients' too (it makes its own); no other library
+    the X-Ray SDK knows is loaded to be patched."""
     environ = {**IN_LAMBDA, "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}
-    assert imported_in(environ) == {"xray": True, "patched": [], "sqlite3": False}
-    made = imported_in(environ, then="state.apigateway_client(); state.firehose_client('us-east-1')")
+    assert imported_in(environ) == {"xray": True, "patched": ["botocore"], "sqlite3": False}
+    made = imported_in(environ, then="import apigw_enrichment.refresher; state.apigateway_client()")
     assert made == {"xray": True, "patched": ["botocore"], "sqlite3": False}
