@@ -25,6 +25,10 @@ DEFAULT_KEY_ID_FIELDS = ("key_id", "apiKeyId", "identityApiKeyId")
 DEFAULT_API_ID_FIELDS = ("api_id", "apiId")
 DEFAULT_STAGE_FIELDS = ("stage",)
 DEFAULT_STATUS_FIELD = "status"
+# Where the stack tells the refresher (and the transformer) the usage-plan snapshot is: stack
+# wiring (the log bucket, a fixed key), not settings of the user's.
+SNAPSHOT_BUCKET_ENV = "DIRECTORY_SNAPSHOT_BUCKET"
+SNAPSHOT_KEY_ENV = "DIRECTORY_SNAPSHOT_KEY"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from apigw_enrichment.budget import Deadline
+from apigw_enrichment.config import SNAPSHOT_BUCKET_ENV, SNAPSHOT_KEY_ENV
 from apigw_enrichment.enrichment.snapshot import encode_snapshot
 from apigw_enrichment.enrichment.usage_plans import DirectoryLoadError, fetch_listing
 from apigw_enrichment.telemetry import logger, metrics
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_s3 import S3Client
 
-# Where the stack tells the refresher (and the transformer) the snapshot is.
-SNAPSHOT_BUCKET_ENV = "DIRECTORY_SNAPSHOT_BUCKET"
-SNAPSHOT_KEY_ENV = "DIRECTORY_SNAPSHOT_KEY"
 # The listing may take all but this much of the invocation: writing the snapshot and answering.
 WRITE_RESERVE_SECONDS = 20.0
 # Adaptive retries wait out throttling (the account's 10 requests a second are shared with the

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
-from apigw_enrichment.config import Settings
+from apigw_enrichment.config import SNAPSHOT_BUCKET_ENV, SNAPSHOT_KEY_ENV, Settings
 from apigw_enrichment.enrichment.loading import DirectoryLoader
 from apigw_enrichment.enrichment.usage_plans import UsagePlanCache
-from apigw_enrichment.refresher import SNAPSHOT_BUCKET_ENV, SNAPSHOT_KEY_ENV
 from apigw_enrichment.sources.log_groups import LogGroupStages, list_stages
 
 if TYPE_CHECKING:
