@@ -10,6 +10,7 @@ run, and every process, measures the same bytes.
 from __future__ import annotations
 
 import base64
+import itertools
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from apigw_logs.samples import STREAM_ARN, fill_format, subscription_record
 from tests.support.fake_apigateway import FakeAccount
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
 MB = 1_000_000
 SIZES_MB = (1, 2, 3)  # the processor's default buffer, 2 MB, and its largest
@@ -138,20 +139,26 @@ def batch(size_mb: float, *, seed: int = 2026, log_format: str | None = None) ->
 
     log_format = log_format or access_log_format()
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
+    lines = (record_line(log_format, n, rng) for n in itertools.count())
+    return firehose_batch(lines, size_mb, record_prefix="49660", invocation=f"8000-{int(size_mb * 1000):012d}")
+
+
+def firehose_batch(datas: Iterator[bytes], size_mb: float, *, record_prefix: str, invocation: str) -> dict[str, Any]:
+    """A Firehose transformation event of records taken from `datas` until their data adds up to `size_mb`."""
     records: list[dict[str, Any]] = []
     total = 0
     while total < size_mb * MB:
-        line = record_line(log_format, len(records), rng)
+        data = next(datas)
         records.append(
             {
-                "recordId": f"49660{len(records):051d}",
+                "recordId": f"{record_prefix}{len(records):051d}",
                 "approximateArrivalTimestamp": 1763683200000 + len(records),
-                "data": base64.b64encode(line).decode("ascii"),
+                "data": base64.b64encode(data).decode("ascii"),
             }
         )
-        total += len(line)
+        total += len(data)
     return {
-        "invocationId": f"00000000-0000-4000-8000-{int(size_mb * 1000):012d}",
+        "invocationId": f"00000000-0000-4000-{invocation}",
         "deliveryStreamArn": STREAM_ARN,
         "region": "us-east-1",
         "records": records,
@@ -170,24 +177,10 @@ def subscription_batch(size_mb: float, events_per_record: int, *, seed: int = 20
     the processor's buffer counts it."""
 
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
-    records: list[dict[str, Any]] = []
-    total = 0
-    n = 0
-    while total < size_mb * MB:
-        lines = [record_line(RECOMMENDED_ACCESS_LOG_FORMAT, n + i, rng) for i in range(events_per_record)]
-        n += events_per_record
-        data = subscription_record(lines, first_id=n)
-        records.append(
-            {
-                "recordId": f"49661{len(records):051d}",
-                "approximateArrivalTimestamp": 1763683200000 + len(records),
-                "data": base64.b64encode(data).decode("ascii"),
-            }
-        )
-        total += len(data)
-    return {
-        "invocationId": f"00000000-0000-4000-8001-{int(size_mb * 1000):012d}",
-        "deliveryStreamArn": STREAM_ARN,
-        "region": "us-east-1",
-        "records": records,
-    }
+
+    def records() -> Iterator[bytes]:
+        for first in itertools.count(0, events_per_record):
+            lines = [record_line(RECOMMENDED_ACCESS_LOG_FORMAT, first + i, rng) for i in range(events_per_record)]
+            yield subscription_record(lines, first_id=first + events_per_record)
+
+    return firehose_batch(records(), size_mb, record_prefix="49661", invocation=f"8001-{int(size_mb * 1000):012d}")

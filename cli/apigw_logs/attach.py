@@ -31,7 +31,7 @@ from apigw_logs import stages
 from apigw_logs.audit import echo_rich
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from mypy_boto3_apigateway.type_defs import PatchOperationTypeDef
 
@@ -198,26 +198,53 @@ def confirmed(question: str) -> bool:
 
 def carry_out(clients: Clients, changes: Sequence[Change], outcome: Outcome, *, dry_run: bool, assume_yes: bool) -> int:
     """Send each change unless dry_run or not confirmed, then the summary; the exit status."""
-    refs = [change.row.ref for change in changes]
-    if not changes:
+
+    def send(change: Change) -> None:
+        clients.apigateway.update_stage(
+            restApiId=change.row.api_id, stageName=change.row.stage, patchOperations=change.patch
+        )
+
+    return send_each(
+        [(change.row.ref, change) for change in changes],
+        send,
+        stage_failure,
+        f"Send this patch to {len(changes)} stage(s) in {clients.region}?",
+        outcome,
+        dry_run=dry_run,
+        assume_yes=assume_yes,
+    )
+
+
+def send_each[T](
+    items: Sequence[tuple[str, T]],
+    send: Callable[[T], object],
+    failure: Callable[[ClientError | BotoCoreError], str],
+    question: str,
+    outcome: Outcome,
+    *,
+    dry_run: bool,
+    assume_yes: bool,
+) -> int:
+    """Send each (name, item) unless dry_run or not confirmed (`question`), reporting each one's
+    outcome by name, then the summary; the exit status. Shared by attach, detach and subscribe."""
+    names = [name for name, _ in items]
+    if not items:
         click.echo("nothing to send")
     elif dry_run:
         click.echo("dry run: nothing changed")
-        outcome.dry_run += refs
-    elif not assume_yes and not confirmed(f"Send this patch to {len(changes)} stage(s) in {clients.region}?"):
+        outcome.dry_run += names
+    elif not assume_yes and not confirmed(question):
         click.echo("not confirmed: nothing changed", err=True)
-        outcome.not_confirmed += refs
+        outcome.not_confirmed += names
     else:
-        for change in changes:
+        for name, item in items:
             try:
-                clients.apigateway.update_stage(
-                    restApiId=change.row.api_id, stageName=change.row.stage, patchOperations=change.patch
-                )
+                send(item)
             except (ClientError, BotoCoreError) as error:
-                outcome.fail(change.row.ref, stage_failure(error))
+                outcome.fail(name, failure(error))
                 continue
-            outcome.done.append(change.row.ref)
-            click.echo(f"{outcome.verb} {change.row.ref}")
+            outcome.done.append(name)
+            click.echo(f"{outcome.verb} {name}")
     click.echo(outcome.summary())
     return outcome.status
 

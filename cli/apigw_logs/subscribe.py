@@ -31,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from apigw_logs import stages
-from apigw_logs.attach import Outcome, RefusedError, confirmed, one_of, stage_failure
+from apigw_logs.attach import Outcome, RefusedError, one_of, send_each, stage_failure
 from apigw_logs.audit import echo_rich
 
 if TYPE_CHECKING:
@@ -335,26 +335,15 @@ def carry_out(
     assume_yes: bool,
 ) -> int:
     """Send each request unless dry_run or not confirmed, then the summary; the exit status."""
-    names = [request["logGroupName"] for request in requests]
-    if not requests:
-        click.echo("nothing to send")
-    elif dry_run:
-        click.echo("dry run: nothing changed")
-        outcome.dry_run += names
-    elif not assume_yes and not confirmed(f"Put this subscription filter on {len(requests)} log group(s) in {region}?"):
-        click.echo("not confirmed: nothing changed", err=True)
-        outcome.not_confirmed += names
-    else:
-        for request in requests:
-            try:
-                logs.put_subscription_filter(**request)
-            except (ClientError, BotoCoreError) as error:
-                outcome.fail(request["logGroupName"], put_failure(error))
-                continue
-            outcome.done.append(request["logGroupName"])
-            click.echo(f"subscribed {request['logGroupName']}")
-    click.echo(outcome.summary())
-    return outcome.status
+    return send_each(
+        [(request["logGroupName"], request) for request in requests],
+        lambda request: logs.put_subscription_filter(**request),
+        put_failure,
+        f"Put this subscription filter on {len(requests)} log group(s) in {region}?",
+        outcome,
+        dry_run=dry_run,
+        assume_yes=assume_yes,
+    )
 
 
 def subscribe(
