@@ -9,10 +9,14 @@ AWS-facing onboarding commands share stages.py, which lists a region's stages: a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from apigw_logs import attach, audit, delete_bucket, demo, invoke, report, subscribe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class BadInput(click.ClickException):
@@ -175,6 +179,17 @@ def audit_command(region: str | None, output: audit.Format, fail_under: float | 
         raise SystemExit(status)
 
 
+def exit_with[**P](command: Callable[P, int], *args: P.args, **kwargs: P.kwargs) -> None:
+    """Run a command that changes stages or log groups: input it refuses is a usage error (exit 2),
+    and a non-zero status (something failed or was not confirmed) is the exit status."""
+    try:
+        status = command(*args, **kwargs)
+    except attach.RefusedError as error:
+        raise BadInput(str(error)) from None
+    if status:
+        raise SystemExit(status)
+
+
 @cli.command(name="attach")
 @click.option("--stack-name", metavar="NAME", help="Attach to this stack's stream, in its format (its outputs).")
 @click.option("--destination-arn", metavar="ARN", help="Attach to this Firehose stream (amazon-apigateway-...).")
@@ -208,22 +223,18 @@ def attach_command(
     WebSocket stages are refused (they log only to CloudWatch Logs); so are formats the function
     cannot read, and formats that log the raw API key unless --force.
     """
-    try:
-        status = attach.attach(
-            region,
-            stack_name=stack_name,
-            destination_arn=destination_arn,
-            log_format=log_format,
-            stage_values=stage_values,
-            all_unlogged=all_unlogged,
-            dry_run=dry_run,
-            assume_yes=assume_yes,
-            force=force,
-        )
-    except attach.RefusedError as error:
-        raise BadInput(str(error)) from None
-    if status:
-        raise SystemExit(status)
+    exit_with(
+        attach.attach,
+        region,
+        stack_name=stack_name,
+        destination_arn=destination_arn,
+        log_format=log_format,
+        stage_values=stage_values,
+        all_unlogged=all_unlogged,
+        dry_run=dry_run,
+        assume_yes=assume_yes,
+        force=force,
+    )
 
 
 @cli.command(name="detach")
@@ -237,12 +248,7 @@ def detach_command(stage_values: tuple[str, ...], region: str | None, *, dry_run
     For each stage, prints its destination and whole format, and the command that restores them;
     then asks before removing them unless --yes.
     """
-    try:
-        status = attach.detach(region, stage_values=stage_values, dry_run=dry_run, assume_yes=assume_yes)
-    except attach.RefusedError as error:
-        raise BadInput(str(error)) from None
-    if status:
-        raise SystemExit(status)
+    exit_with(attach.detach, region, stage_values=stage_values, dry_run=dry_run, assume_yes=assume_yes)
 
 
 @cli.command(name="subscribe")
@@ -272,20 +278,16 @@ def subscribe_command(
     already sends it to the stream; a group with two filters, the most allowed, is refused. Shows
     each group's filters and the stages that log to it, then asks before sending unless --yes.
     """
-    try:
-        status = subscribe.subscribe(
-            region,
-            log_groups=log_groups,
-            stack_name=stack_name,
-            destination_arn=destination_arn,
-            role_arn=role_arn,
-            dry_run=dry_run,
-            assume_yes=assume_yes,
-        )
-    except attach.RefusedError as error:
-        raise BadInput(str(error)) from None
-    if status:
-        raise SystemExit(status)
+    exit_with(
+        subscribe.subscribe,
+        region,
+        log_groups=log_groups,
+        stack_name=stack_name,
+        destination_arn=destination_arn,
+        role_arn=role_arn,
+        dry_run=dry_run,
+        assume_yes=assume_yes,
+    )
 
 
 def main() -> None:
