@@ -1,4 +1,4 @@
-"""The fast path: the five fields appended to the record's own bytes.
+"""The splice: the five fields appended to the record's own bytes.
 
 API Gateway writes each access-log line as one JSON object already. Parsing it is needed to
 read the key id, but writing the whole object out again is not. The record's bytes are kept;
@@ -7,10 +7,11 @@ Enrichment.json_members), and a raw key value is masked where it stands. The lin
 base64-encoded once (pybase64, SIMD): since base64 encodes each 3 bytes on their own, the
 start of the answer up to the first changed byte is the very base64 Firehose sent.
 
-It is taken only where the result is provably the object the plain path would write; in
-every other case SplicePlanner answers None (or NOT_PLAIN) and the caller re-serializes. The
-two paths are compared on the same input, odd input included, in
-tests/unit/encoding/test_splice.py.
+The usual line (exactly as orjson writes its object) is spliced in one step by usual.py; this
+module plans the splice of any other line, and a CloudWatch Logs subscription's messages. It
+is taken only where the result is provably the object the plain path would write; in every
+other case SplicePlanner answers None (or NOT_PLAIN) and the caller re-serializes. The two
+paths are compared on the same input, odd input included, in tests/unit/encoding/test_splice.py.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from __future__ import annotations
 import re
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
-
-import orjson
 
 from apigw_enrichment.config import ApiKeyValuePolicy
 from apigw_enrichment.enrichment.masking import mask_value
@@ -59,7 +58,7 @@ class SplicePlanner:
     per distinct value. One planner per batch, so what it remembers never grows.
     """
 
-    __slots__ = ("_drops", "_hint", "_masks", "_names", "_tokens")
+    __slots__ = ("_drops", "_masks", "_names", "_tokens")
 
     def __init__(self, policy: ApiKeyValuePolicy, names: tuple[str, ...] = API_KEY_VALUE_FIELDS) -> None:
         # The raw key's fields (api_key, apiKey and the format's own name); none if kept as they are.
@@ -67,8 +66,7 @@ class SplicePlanner:
         self._drops = policy is ApiKeyValuePolicy.DROP
         self._tokens = {name: b'"' + name.encode() + b'"' for name in names}
         # name -> value -> how it is masked where it stands; None: masking leaves it as it is.
-        self._masks: dict[str, dict[str, _Mask | None]] = {name: {} for name in names}
-        self._hint = 0  # a little before where the last line's key value stood
+        self._masks: dict[str, dict[str, Mask | None]] = {name: {} for name in names}
 
     def plan(self, raw: bytes, obj: Mapping[str, Any], *, plain: bool) -> Splice | None:
         """How to write `raw` as one line with the five fields to come, its raw key value
@@ -85,74 +83,17 @@ class SplicePlanner:
         splice = self.plan_line(raw, obj)
         return None if splice is NOT_PLAIN else splice
 
-    def plan_line(  # noqa: PLR0911, PLR0912 - the hot loop's one call per line: each early return is a case for the plain path
+    def plan_line(  # noqa: PLR0911, PLR0912 - each early return is a case for the plain path
         self, raw: bytes, obj: Mapping[str, Any]
     ) -> Splice | Literal[Unproven.NOT_PLAIN] | None:
         """plan() with the proof of plainness in the same call: NOT_PLAIN where `raw` may hold a
         member `obj` lacks (a name twice, a nested member), which the caller must read again
         carefully; else what plan(raw, obj, plain=True) answers.
 
-        The usual line is proven by what orjson writes for `obj`: if `raw` is exactly that (then
-        whitespace), it holds no member `obj` lacks (orjson writes each of a dict's names once)
-        and no whitespace between tokens; with no backslash, every quote opens or closes a
-        string; and with no `{` where an object could begin, nothing is nested. Its splice is
-        then byte for byte what the plain path writes (orjson's serialization of the object,
-        masked, with the five fields), so the key value can be found by its whole member,
-        searched from where the last line had it. Any other line is proven by counting its
-        quotes, and planned as the splice always has been (_plan_general).
+        The proof counts quotes (members_are_plain), and the key value is found by its name's
+        first token. (The usual line, exactly as orjson writes it, is answered before it comes
+        here, by usual.py.)
         """
-        if raw.find(b"\\") != -1:
-            return self._plan_general(raw, obj)
-        try:
-            written = _dumps(obj)
-        except TypeError:  # orjson's JSONEncodeError: an integer past 64 bits, say
-            return self._plan_general(raw, obj)
-        cut = len(written) - 1  # where the closing brace stands
-        if not raw.startswith(written):
-            return self._plan_general(raw, obj)
-        brace = raw.find(b"{", 1, cut)
-        while brace != -1:  # a `{` in a string ("/orders/{id}") is after anything but these
-            if raw[brace - 1] in _BEFORE_AN_OBJECT:
-                return self._plan_general(raw, obj)  # nested, perhaps
-            brace = raw.find(b"{", brace + 1, cut)
-        if _PLAN_ID in obj or _PLAN_NAME in obj or _CUSTOMER_ID in obj or _CUSTOMER_NAME in obj or _STATUS in obj:
-            return None  # the plain path overwrites such a field where it stands
-        close = b"," if cut > 1 else b""
-        change = None
-        for name in self._names:
-            if name in obj:
-                if change is not None:
-                    return None  # two raw key fields to mask: rare enough for the plain path
-                value = obj[name]
-                if self._drops or type(value) is not str:
-                    return None  # removing a member, or hiding a non-string whole, is the plain path's job
-                masks = self._masks[name]
-                mask = masks.get(value, _UNSEEN)
-                if mask is _UNSEEN:
-                    mask = masks[value] = _mask_for(name, value)
-                if mask is None:
-                    continue  # masking leaves it as it is
-                member, value_at, _, encoded, masked = mask
-                # The member as orjson writes it is on the line once: no name twice, nothing
-                # nested, and no string holds a quote. Searched from where the last line had it.
-                start = raw.find(member, self._hint, cut)
-                if start < 0:
-                    start = raw.find(member, 0, cut)
-                    if start < 0:  # pragma: no cover - orjson wrote it so
-                        return None
-                self._hint = start - _HINT_SLACK if start > _HINT_SLACK else 0
-                start += value_at
-                change = start, start + len(encoded), masked
-        if change is None:
-            return raw[:cut] + close
-        start, stop, masked = change
-        return b"".join((raw[:start], masked, raw[stop:cut], close))
-
-    def _plan_general(  # noqa: PLR0911, PLR0912 - each early return is a case for the plain path
-        self, raw: bytes, obj: Mapping[str, Any]
-    ) -> Splice | Literal[Unproven.NOT_PLAIN] | None:
-        """plan_line for any other line: the proof by counting quotes (members_are_plain), and
-        the key value found by its name's first token, as the splice has always done."""
         # members_are_plain(raw, obj), with its usual case inlined: no backslash, and every
         # value a string, so exactly four quotes a member.
         if raw.find(b"\\") != -1:
@@ -192,7 +133,7 @@ class SplicePlanner:
                 masks = self._masks[name]
                 mask = masks.get(value, _UNSEEN)
                 if mask is _UNSEEN:
-                    mask = masks[value] = _mask_for(name, value)
+                    mask = masks[value] = mask_for(name, value)
                 if mask is None:
                     # "-", "" or already masked, and the line is plain: this is the only member
                     # with the name, so nothing else on the line can hold a raw value under it.
@@ -216,7 +157,7 @@ class SplicePlanner:
         return b"".join((raw[:start], masked, raw[stop:cut], close))
 
 
-def _located(raw: bytes, cut: int, start: int, token_length: int, mask: _Mask) -> tuple[int, int, bytes] | None:
+def _located(raw: bytes, cut: int, start: int, token_length: int, mask: Mask) -> tuple[int, int, bytes] | None:
     """Where a key value stands after its name's token (found at `start`), when the name, colon
     and value are not written as the recommended format writes them; None if only the plain
     path can tell."""
@@ -232,7 +173,7 @@ def _located(raw: bytes, cut: int, start: int, token_length: int, mask: _Mask) -
     return value_start, value_end, mask.masked
 
 
-class _Mask(NamedTuple):
+class Mask(NamedTuple):
     """How one key value is masked where it stands: worked out once per distinct name and value."""
 
     member: bytes  # `"name":"value"`, the member as orjson (and the recommended format) writes it
@@ -242,23 +183,18 @@ class _Mask(NamedTuple):
     masked: bytes  # what replaces them
 
 
-def _mask_for(name: str, value: str) -> _Mask | None:
+def mask_for(name: str, value: str) -> Mask | None:
     masked = mask_value(value)
     if masked == value:
         return None
     encoded = value.encode()
     colon_value = b':"' + encoded + b'"'
     token = b'"' + name.encode() + b'"'
-    return _Mask(token + colon_value, len(token) + 2, colon_value, encoded, masked.encode())
+    return Mask(token + colon_value, len(token) + 2, colon_value, encoded, masked.encode())
 
 
-_join, _dumps = "".join, orjson.dumps
-_UNSEEN: Final = _Mask(b"", 0, b"", b"", b"")  # a value the planner has not masked yet
-# The bytes before a `{` that begins an object inside another (compact, as orjson writes it).
-_BEFORE_AN_OBJECT = b":,["
-# How far before the last line's key value the search starts: the lines of one stage differ by
-# a few bytes before it (a path, a length), and a miss only costs a search from the start.
-_HINT_SLACK = 64
+_join = "".join
+_UNSEEN: Final = Mask(b"", 0, b"", b"", b"")  # a value the planner has not masked yet
 
 
 def spliced_data(splice: Splice, suffix: bytes) -> str:

@@ -414,6 +414,11 @@ class UsagePlanCache:
         self._recent: deque[float] = deque()  # when each lookup of the last minute started
         self._lookups_paused_until = 0.0
 
+    @property
+    def directory(self) -> UsagePlanDirectory | None:
+        """The directory held now, as a batch starts (view_for may change it)."""
+        return self._directory
+
     def view_for(self, keys: Collection[LookupKey], *, time_left: float | None = None) -> CacheView:
         """The directory for a batch with these keys, reloading first if the policy says so."""
         now = self._clock()

@@ -1,0 +1,214 @@
+"""The usual line, answered in one step (usual.py), against the careful path (splice.py and
+plain.py) on the same batches: the same answers, byte for byte, and the same traffic."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apigw_enrichment import handler as app
+from apigw_enrichment.config import ApiKeyValuePolicy, Settings
+from apigw_enrichment.encoding.usual import UsualLines
+from apigw_enrichment.enrichment.directory import Customer, PlanKeys, build_directory
+from apigw_enrichment.enrichment.usage_plans import FetchResult, UsagePlanCache
+from apigw_enrichment.sources.firehose import decode_base64, validate_event
+from tests.support.directory import KNOWN_API, KNOWN_KEY, KNOWN_STAGE
+from tests.support.events import firehose_event
+from tests.unit.encoding.test_splice import KEY, ODD_INPUT, SECRETS, assert_no_raw_key_value, objects
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+POLICIES = list(ApiKeyValuePolicy)
+OTHER_KEY = "q9w8e7r6t5"  # on no plan: answered unknown_api_key
+
+
+def recommended(**changes: Any) -> bytes:
+    """A line as the recommended format writes it (orjson writes the same bytes)."""
+    line = {
+        "request_id": "r-1",
+        "api_id": KNOWN_API,
+        "stage": KNOWN_STAGE,
+        "resource_path": "/orders/{id}",
+        "status": "200",
+        "api_key": KEY,
+        "key_id": KNOWN_KEY,
+        "user_agent": "curl/8.5",
+    }
+    line.update(changes)
+    return orjson.dumps({name: value for name, value in line.items() if value is not _ABSENT})
+
+
+_ABSENT = object()
+
+USUAL = [
+    recommended(),
+    recommended(status="404"),
+    recommended(status=404),
+    recommended(status=None),
+    recommended(key_id=OTHER_KEY, api_key="AnotherRawKeyValue0000000000zzzz"),
+    recommended(api_key="-"),
+    recommended(api_key=""),
+    recommended(api_key="****a1f3"),
+    recommended(api_key=_ABSENT),
+    recommended(key_id="-"),
+    recommended(resource_path="/a/{b}/{c}"),
+    recommended(user_agent="Mozilla/5.0 (X11; Linux x86_64) ✓ é"),
+    recommended() + b"\r\n",  # whitespace after the object
+    recommended(key_id=7),  # no key id: unusable, and said so
+]
+# Lines the careful path answers, one way or another: each must come out the same whichever path ran.
+UNUSUAL = [
+    recommended(status=404.0),
+    recommended(status=True),
+    recommended(status=[200]),
+    recommended(status=_ABSENT),
+    recommended(key_id=["k"]),
+    recommended(api_id=_ABSENT),
+    recommended(apiKey="otherSecretValue0000"),
+    recommended(apiId=KNOWN_API),
+    recommended(customer_id="mine"),
+    recommended(enrichment_status="mine"),
+    recommended(api_key=12345),
+    recommended(inner={"api_key": "nested-secret-1234"}),
+    recommended(user_agent='x","key_id":"' + OTHER_KEY),  # a quote in a header: two key ids, conflicting
+    recommended(user_agent="back\\slash"),
+    recommended(big=12345)[:-1] + b',"n":123456789012345678901234567890}',  # past 64 bits: a float to orjson
+    *ODD_INPUT,
+]
+
+
+def directory_cache(*, loaded: bool = True) -> UsagePlanCache:
+    """A cache serving one plan with the known key; loaded already, or at the batch's first view."""
+    plan = PlanKeys(
+        {"id": "pl0gold001", "name": "Gold", "apiStages": [{"apiId": KNOWN_API, "stage": KNOWN_STAGE}]},
+        (Customer(KNOWN_KEY, "Acme Corp", None),),
+    )
+    directory = build_directory([plan], [{"id": KNOWN_KEY, "name": "Acme Corp", "customerId": "cust-acme-001"}])
+    cache = UsagePlanCache(lambda _deadline: FetchResult(directory, 0), ttl_seconds=900, miss_refresh_seconds=60)
+    if loaded:
+        cache.view_for([])
+        assert cache.directory is directory
+    return cache
+
+
+def answered(
+    lines: list[bytes], policy: ApiKeyValuePolicy, *, usual: bool, loaded: bool = True
+) -> tuple[list[tuple[Any, ...]], dict[Any, int], int]:
+    """Each answer as (result, data, status, reason), the traffic, and how many lines the usual path took."""
+    taken = 0
+    original = UsualLines.answer
+
+    def counted(self: UsualLines, *args: Any) -> Any:
+        nonlocal taken
+        answer = original(self, *args) if usual else None
+        taken += answer is not None
+        return answer
+
+    event = validate_event(firehose_event(list(lines)))
+    with patched(UsualLines, "answer", counted):
+        result = app.transform_batch(event, Settings(api_key_values=policy), directory_cache(loaded=loaded))
+    answers = [(a.result, decode_base64(a.data), a.status, a.reason) for a in result.answers]
+    return answers, dict(result.traffic), taken
+
+
+class patched:  # noqa: N801 - used as a context manager, like unittest.mock.patch
+    def __init__(self, owner: type, name: str, value: Any) -> None:
+        self._owner, self._name, self._value = owner, name, value
+
+    def __enter__(self) -> None:
+        self._previous = getattr(self._owner, self._name)
+        setattr(self._owner, self._name, self._value)
+
+    def __exit__(self, *_: object) -> None:
+        setattr(self._owner, self._name, self._previous)
+
+
+def assert_same_both_ways(
+    lines: list[bytes], policy: ApiKeyValuePolicy, *, loaded: bool = True, secrets: tuple[str, ...] = SECRETS
+) -> int:
+    ours, our_traffic, taken = answered(lines, policy, usual=True, loaded=loaded)
+    theirs, their_traffic, none = answered(lines, policy, usual=False, loaded=loaded)
+    assert none == 0
+    assert ours == theirs
+    assert our_traffic == their_traffic
+    for result, data, _, _ in ours:
+        if result == "Ok":
+            assert_no_raw_key_value(data, policy, secrets)
+    return taken
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("loaded", [True, False], ids=["warm", "cold"])
+def test_usual_lines_are_answered_in_one_step_as_the_careful_path_answers_them(policy, loaded):
+    # GIVEN the lines a stage usually sends, under each policy, the directory loaded or not yet
+    # WHEN they are answered with the usual path, and again with the careful path alone
+    taken = assert_same_both_ways(USUAL, policy, loaded=loaded)
+    # THEN the answers, bytes and statuses and traffic, are the same; and the usual path took
+    # them (all of them, but with drop: there, only the line with no raw key field)
+    assert taken == (1 if policy is ApiKeyValuePolicy.DROP else len(USUAL))
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_any_other_line_is_left_to_the_careful_path(policy):
+    # GIVEN lines that are not usual (a status of another type, a second
+    # raw key field, one of the five, nested, a backslash, a quote in a header...)
+    # THEN each is answered exactly as the careful path answers it
+    assert_same_both_ways(UNUSUAL, policy)
+    if policy is ApiKeyValuePolicy.MASK:  # and, masking, the usual path declines each (keeping, a
+        for line in UNUSUAL:  # second raw key field or a number there is nothing to it)
+            assert answered([line], policy, usual=True)[2] == 0, line
+
+
+def test_a_status_equal_to_another_of_another_type_is_counted_apart():
+    # GIVEN one caller's lines with 404 as a number, as text, as a float and as true for 1
+    lines = [recommended(status=404), recommended(status="404"), recommended(status=404.0), recommended(status=1)]
+    lines += [recommended(status=True)]
+    # THEN the traffic keeps each status code as logged, and the float and true are no status code
+    _, traffic, _ = answered(lines, ApiKeyValuePolicy.MASK, usual=True)
+    assert traffic == {("pl0gold001", 404): 1, ("pl0gold001", "404"): 1, ("pl0gold001", None): 2, ("pl0gold001", 1): 1}
+
+
+def test_a_directory_the_batch_loads_rewrites_the_usual_answers():
+    # GIVEN a cache with nothing loaded: the usual path answers with no directory
+    # WHEN the batch's view loads it
+    answers, _, taken = answered(
+        [recommended(), recommended(key_id=OTHER_KEY)], ApiKeyValuePolicy.MASK, usual=True, loaded=False
+    )
+    # THEN the answers are those of the loaded directory
+    assert taken == 2
+    assert [status for _, _, status, _ in answers] == ["enriched", "unknown_api_key"]
+    assert b'"usage_plan_id":"pl0gold001"' in answers[0][1]
+    assert answers[0][1].endswith(b'"enrichment_status":"enriched"}\n')
+
+
+def many(lines: list[bytes]) -> Iterator[bytes]:
+    yield from lines
+    yield from lines
+
+
+identities = st.fixed_dictionaries(
+    {
+        "api_id": st.sampled_from([KNOWN_API, "other"]),
+        "stage": st.sampled_from([KNOWN_STAGE, "-"]),
+        "key_id": st.sampled_from([KNOWN_KEY, OTHER_KEY, "-", ""]),
+        "status": st.sampled_from(["200", "404", 404, 404.0, None, True, 1, "5xx"]),
+    }
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(identities, objects), min_size=1, max_size=6), st.sampled_from(POLICIES))
+def test_generated_batches_are_answered_alike_either_way(members, policy):
+    # GIVEN lines as orjson writes them (so many are usual), identities and all, some repeated
+    try:
+        lines = [orjson.dumps({**identity, **extra}) for identity, extra in members]
+    except orjson.JSONEncodeError:  # an integer past 64 bits: orjson writes no such line
+        return
+    # THEN the usual path answers them as the careful path does, in one batch (a raw key value
+    # may stand elsewhere here, under a name that is not a key field: only those are checked)
+    assert_same_both_ways(list(many(lines)), policy, secrets=())
