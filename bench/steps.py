@@ -24,8 +24,6 @@ def main() -> None:
     import orjson  # noqa: PLC0415 - after bench.run has set the environment
     import pybase64  # noqa: PLC0415
 
-    _dumps = orjson.dumps
-
     from apigw_enrichment import handler as app  # noqa: PLC0415
     from apigw_enrichment import state  # noqa: PLC0415
     from apigw_enrichment.encoding.usual import UsualLines  # noqa: PLC0415
@@ -47,11 +45,13 @@ def main() -> None:
     record_ids = [record["recordId"] for record in records]
     raws = [pybase64.b64decode(data, None, True) for data in datas]  # noqa: FBT003 - positional, as the handler calls it
     objs = [orjson.loads(raw) for raw in raws]
-    lines = list(zip(record_ids, datas, raws, objs, strict=True))
+    lines = list(zip(record_ids, datas, raws, strict=True))
     keys = KeyReader(settings.api_id_fields, settings.stage_fields, settings.key_id_fields)
 
     def usual_lines() -> list[Any]:
-        answer_usual = UsualLines(settings, keys.read, directory).answer
+        usual = UsualLines(settings, keys.read, directory)
+        usual.learn(objs[0])  # as the careful path does for a batch's first line
+        answer_usual = usual.answer
         return [answer_usual(*line) for line in lines]
 
     answers = app.transform_batch(validate_event(event), settings, state.usage_plan_cache()).answers
@@ -60,12 +60,8 @@ def main() -> None:
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("the whole handler", lambda: answer(event, context)),
         ("base64 decode (pybase64, validating)", lambda: [pybase64.b64decode(d, None, True) for d in datas]),  # noqa: FBT003
-        ("JSON parse (orjson)", lambda: [orjson.loads(raw) for raw in raws]),
-        ("the usual line: proof, key, masking, the five fields, base64, the answer", usual_lines),
-        (
-            "... of which the proof (orjson writes the line again)",
-            lambda: [r.startswith(_dumps(o)) for r, o in zip(raws, objs, strict=True)],
-        ),
+        ("JSON parse (orjson: the careful path's, for comparison)", lambda: [orjson.loads(raw) for raw in raws]),
+        ("the usual line: read, proof, key, masking, the five fields, base64, the answer", usual_lines),
         ("... of which the answer's base64 (pybase64)", lambda: [pybase64.b64encode_as_string(raw) for raw in raws]),
         (
             "response size, summary, response dicts",

@@ -87,9 +87,12 @@ def test_sam_build_for_python313_on_arm64(tmp_path):
     (re2_so,) = bundle.glob("re2/_re2.cpython-313-*.so")
     # Base64 is pybase64's SIMD extension (its pure-Python fallback would work, five times slower).
     (pybase64_so,) = bundle.glob("pybase64/_pybase64.cpython-313-*.so")
+    # The usual line is read by msgspec's C extension (encoding/usual.py).
+    (msgspec_so,) = bundle.glob("msgspec/_core.cpython-313-*.so")
     assert "aarch64" in orjson_so.name, "wheels for the Lambda's arm64 runtime, not this machine's"
     assert "aarch64" in re2_so.name, "RE2 (text formats) for arm64 too"
     assert "aarch64" in pybase64_so.name, "and pybase64"
+    assert "aarch64" in msgspec_so.name, "and msgspec"
     # The refresher is the same package, with a handler of its own.
     assert (tmp_path / "build" / "DirectoryRefresherFunction" / "apigw_enrichment" / "refresher.py").exists()
     assert not list(bundle.glob("moto*")), "test dependencies stay out of the bundle"

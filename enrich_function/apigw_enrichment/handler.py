@@ -106,7 +106,7 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
     read_message = MessageReader(settings, read_key, plan_line).read
     # The usual line is answered in one step, with the directory the cache holds now.
     usual = UsualLines(settings, read_key, cache.directory)
-    answer_usual = usual.answer
+    answer_usual, learn_shape = usual.answer, usual.learn
     # The records as they came (validate_event checked their shape): a Powertools wrapper
     # per record costs 0.35 us more, a twenty-fifth of what answering one takes.
     # Each step's usual case is inlined (answer_for, decode_base64, read_object):
@@ -117,13 +117,17 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
             answers.append(answer_for(record))
             continue
         try:
-            raw = b64decode_validating(data, None, True)  # noqa: FBT003 - as decode_base64 calls it
+            raw: bytes | None = b64decode_validating(data, None, True)  # noqa: FBT003 - as decode_base64 calls it
         except ValueError:  # decode_base64 decides
             raw = None
-        answer: Answer | None = None
+        if raw is not None:
+            answer = answer_usual(record["recordId"], data, raw)
+            if answer is not None:
+                answers.append(answer)
+                continue
+        answer = Answer(record["recordId"], "Ok", "", data)
+        answers.append(answer)
         if raw is None:
-            answer = Answer(record["recordId"], "Ok", "", data)
-            answers.append(answer)
             try:
                 raw = decode_refused(data)
             except RecordError as error:
@@ -133,14 +137,6 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
             obj = loads(raw)
         except JSONDecodeError:
             obj = None
-        if answer is None:
-            if type(obj) is dict:
-                answer = answer_usual(record["recordId"], data, raw, obj)
-                if answer is not None:
-                    answers.append(answer)
-                    continue
-            answer = Answer(record["recordId"], "Ok", "", data)
-            answers.append(answer)
         try:
             if type(obj) is not dict:  # orjson refused it, or read no object: read_object decides why
                 obj = read_object(raw)
@@ -169,7 +165,11 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
             key = CONFLICTING if line.ambiguous else read_key(line.obj, line.duplicates)
             parsed.append((answer, key, PlainRecord(line.json, line.obj), line.obj.get(status_field)))
             continue
-        plan = PlainRecord(raw, obj) if splice is None or splice is NOT_PLAIN else splice
+        if splice is None or splice is NOT_PLAIN:
+            plan: Splice | PlainRecord = PlainRecord(raw, obj)
+        else:
+            plan = splice
+            learn_shape(obj)  # the lines after it may be answered in one step
         parsed.append((answer, read_key(obj, duplicates), plan, obj.get(status_field)))
 
     if subscriptions and stages is not None:

@@ -1,32 +1,35 @@
 """The usual line, answered in one step: read, proven, masked, enriched and encoded.
 
-Nearly every line a stage sends is one JSON object exactly as orjson writes it again (no
-whitespace, no escape), with its API id, stage, key id and status under their first names, a
-raw key to mask, and nothing nested. Such a line is answered here, in one call, with the
-directory the cache holds when the batch starts: its bytes up to the closing brace, the key
-value masked where it stands, then the five fields of its caller. Any other line is left to
-the careful path (None), which decides everything as before (splice.py, plain.py).
+A stage writes every line in one shape: the same names in the same order, every value a string,
+compact, as the recommended format gives them. Once the careful path (splice.py) has spliced a
+line of a batch, its shape is learned: a msgspec Struct with exactly those fields, all strings.
+Each later line is then decoded by that Struct alone (no dict, no names made: half orjson's
+time) and proven by msgspec writing it out again: if those bytes are the line's (then
+whitespace), the line holds exactly these members, each once, nothing nested and no escape.
+Its bytes up to the closing brace are kept, the raw key value masked where it stands, and its
+caller's five fields added, with the directory the cache holds when the batch starts.
 
-The result is byte for byte what the careful path writes for the same line (the handler's
-tests compare the two on odd and generated input). If the cache's decision for the batch
-(UsagePlanCache.view_for, made once every key is known) changes the directory, rewrite()
-gives each answer the new fields.
+Any other line (another shape, a number or null among the values, a backslash, a name twice...)
+is the careful path's (None), which decides everything as before. The result is byte for byte
+what the careful path writes for the same line (tests/unit/encoding/test_usual.py compares the
+two on odd and generated batches). If the cache's decision for the batch (UsagePlanCache.view_for,
+made once every key is known) changes the directory, rewrite() gives each answer the new fields.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from operator import itemgetter
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
-import orjson
+import msgspec
+from msgspec import DecodeError
 
 from apigw_enrichment.answers import Answer
 from apigw_enrichment.config import ApiKeyValuePolicy
 from apigw_enrichment.encoding.splice import Mask, mask_for
 from apigw_enrichment.enrichment.directory import enrichment_for
 from apigw_enrichment.fields import ENRICHMENT_FIELDS
-from apigw_enrichment.formats.template import API_KEY
 from apigw_enrichment.sources.firehose import decode_base64, encode_base64
 
 if TYPE_CHECKING:
@@ -37,13 +40,53 @@ if TYPE_CHECKING:
     from apigw_enrichment.enrichment.keys import LookupKey
 
 
+class Shape:
+    """One shape of line, learned: how to decode it, and where its identity and raw key are."""
+
+    __slots__ = ("decode", "identity", "key_value", "masked", "names")
+
+    def __init__(self, names: tuple[str, ...], identity_names: tuple[str, ...], masked: str) -> None:
+        self.names = names
+        # Attributes f0, f1...: a JSON name can be any string, an attribute name cannot.
+        attributes = [f"f{index}" for index in range(len(names))]
+        struct = msgspec.defstruct(
+            "UsualLine",
+            [(attribute, str) for attribute in attributes],
+            rename=dict(zip(attributes, names, strict=True)),
+            forbid_unknown_fields=True,
+        )
+        self.decode: Callable[[bytes], Any] = msgspec.json.Decoder(struct).decode
+        # The API id, stage, key id and status code, as one tuple, in one C call.
+        self.identity: Callable[[Any], tuple[str, ...]] = attrgetter(
+            *(attributes[names.index(name)] for name in identity_names)
+        )
+        self.masked = masked  # the raw key's field, or "" if the line has none to mask
+        self.key_value: Callable[[Any], str] | None = attrgetter(attributes[names.index(masked)]) if masked else None
+
+
+def shape_for(names: tuple[str, ...], identity_names: tuple[str, ...], masked: str) -> Shape:
+    """The shape for these names, made once (a Struct class costs some 40 us) and kept while
+    few: a stage has one, a stream a handful."""
+    key = (names, identity_names, masked)
+    shape = _SHAPES.get(key)
+    if shape is None:
+        if len(_SHAPES) >= _SHAPES_KEPT:
+            _SHAPES.clear()
+        shape = _SHAPES[key] = Shape(names, identity_names, masked)
+    return shape
+
+
+_SHAPES: dict[tuple[tuple[str, ...], tuple[str, ...], str], Shape] = {}
+_SHAPES_KEPT = 32
+
+
 class Caller:
     """One (API id, stage, key id, status code) as a batch's usual lines write them: its key,
     its enrichment, the five fields after a comma, and the answers written with them."""
 
     __slots__ = ("answers", "enrichment", "key", "members", "status_code")
 
-    def __init__(self, key: LookupKey, enrichment: Enrichment, status_code: Any) -> None:
+    def __init__(self, key: LookupKey, enrichment: Enrichment, status_code: str) -> None:
         self.key, self.status_code = key, status_code
         self.enrichment = enrichment
         self.members = b"," + enrichment.json_members
@@ -53,7 +96,20 @@ class Caller:
 class UsualLines:
     """Answers one batch's usual lines (see the module); one per batch, so nothing grows."""
 
-    __slots__ = ("_blockers", "_callers", "_drops", "_hint", "_identity", "_masked", "_masks", "_read_key", "directory")
+    __slots__ = (
+        "_blockers",
+        "_callers",
+        "_hint",
+        "_identity_names",
+        "_keeps",
+        "_key_value_names",
+        "_learned",
+        "_masks",
+        "_policy",
+        "_read_key",
+        "_shape",
+        "directory",
+    )
 
     def __init__(
         self,
@@ -63,87 +119,99 @@ class UsualLines:
     ) -> None:
         self.directory = directory
         self._read_key = read_key
-        # The first name of each identity, and the status code's: one tuple, in one C call.
-        self._identity = itemgetter(
-            settings.api_id_fields[0], settings.stage_fields[0], settings.key_id_fields[0], settings.status_field
+        self._identity_names = (
+            settings.api_id_fields[0],
+            settings.stage_fields[0],
+            settings.key_id_fields[0],
+            settings.status_field,
         )
-        # The raw key's field a usual line masks: the format's own name, else the first.
-        names = settings.key_value_fields
-        own = [name for name in settings.log_format.names_for(API_KEY) if name in names]
-        self._masked = None if settings.api_key_values is ApiKeyValuePolicy.KEEP else (own or names)[0]
-        self._drops = settings.api_key_values is ApiKeyValuePolicy.DROP
-        # A line holding any of these is the careful path's: one of the five fields (overwritten
-        # where it stands), another name of an identity (KeyReader compares them), another raw
-        # key field (two to mask).
-        others = () if self._masked is None else tuple(name for name in names if name != self._masked)
-        self._blockers = (
-            *ENRICHMENT_FIELDS,
-            *settings.api_id_fields[1:],
-            *settings.stage_fields[1:],
-            *settings.key_id_fields[1:],
-            *others,
+        self._policy = settings.api_key_values
+        self._keeps = settings.api_key_values is ApiKeyValuePolicy.KEEP
+        self._key_value_names = frozenset(settings.key_value_fields)
+        # A shape with any of these is the careful path's: one of the five fields (overwritten
+        # where it stands), another name of an identity (KeyReader compares them).
+        self._blockers = frozenset(
+            (*ENRICHMENT_FIELDS, *settings.api_id_fields[1:], *settings.stage_fields[1:], *settings.key_id_fields[1:])
         )
-        self._callers: dict[tuple[Any, ...], Caller] = {}
+        self._shape: Shape | None = None
+        self._learned = 0  # shapes made for this batch: a bound on what a hostile batch can cost
+        self._callers: dict[tuple[str, ...], Caller] = {}
         self._masks: dict[str, Mask | None] = {}  # key value -> how it is masked; None: left as it is
         self._hint = 0  # a little before where the last line's key value stood
 
-    def answer(self, record_id: str, data: str, raw: bytes, obj: dict[str, Any]) -> Answer | None:  # noqa: PLR0911, PLR0912 - each early return is a case for the careful path
-        """The answer for `raw` (`data` decoded, `obj` what orjson read from it), or None if it
-        is not a usual line."""
-        if raw.find(b"\\") != -1:
+    def answer(self, record_id: str, data: str, raw: bytes) -> Answer | None:
+        """The answer for `raw` (`data` decoded), or None if it is not a line of the learned shape."""
+        shape = self._shape
+        if shape is None or raw.find(b"\\") != -1:
             return None
         try:
-            written = _dumps(obj)  # TypeError (orjson's JSONEncodeError): an integer past 64 bits
-            identity = self._identity(obj)  # KeyError: a first name, or the status code, missing
-            caller = self._callers.get(identity)  # TypeError: a list or an object among them
-        except (TypeError, KeyError):
+            line = shape.decode(raw)
+        except DecodeError:  # not JSON, another shape, a value that is not a string...
             return None
-        # Exactly what orjson writes for `obj` (then whitespace): no member `obj` lacks (orjson
-        # writes each of a dict's names once), no whitespace between tokens, and with no
-        # backslash every quote opens or closes a string.
-        if not raw.startswith(written) or not obj.keys().isdisjoint(self._blockers):
+        # Exactly what msgspec writes for these fields (then whitespace): every member once, in
+        # this order, no whitespace between tokens; with no backslash, no escape anywhere.
+        written = _encode(line)
+        if not raw.startswith(written):
             return None
         cut = len(written) - 1  # where the closing brace stands
-        brace = raw.find(b"{", 1, cut)
-        while brace != -1:  # a `{` in a string ("/orders/{id}") is after anything but these
-            if raw[brace - 1] in _BEFORE_AN_OBJECT:
-                return None  # nested, perhaps: a member of the same name could stand inside
-            brace = raw.find(b"{", brace + 1, cut)
+        identity = shape.identity(line)
+        caller = self._callers.get(identity)
         if caller is None:
-            # A status code of another type equal to this one (404.0, True for 1) would share
-            # its entry: only these are counted as written (see handler._traffic).
-            if type(identity[3]) not in _STATUS_TYPES:
-                return None
-            key = self._read_key(obj, None)
-            caller = self._callers[identity] = Caller(key, enrichment_for(key, self.directory), identity[3])
-        elif type(identity[3]) is not type(caller.status_code):
-            return None
-        name = self._masked
-        if name is None or name not in obj:
-            line = raw[:cut] + caller.members
+            caller = self._callers[identity] = self._caller(identity)
+        if shape.key_value is None:
+            mask = None
         else:
-            value = obj[name]
-            if self._drops or type(value) is not str:
-                return None  # removing a member, or hiding a non-string whole, is the plain path's job
+            value = shape.key_value(line)
             mask = self._masks.get(value, _UNSEEN)
             if mask is _UNSEEN:
-                mask = self._masks[value] = mask_for(name, value)
-            if mask is None:  # "-", "" or masked already: left as it is
-                line = raw[:cut] + caller.members
-            else:
-                # The member as orjson writes it is on the line once (no name twice, nothing
-                # nested, no string holding a quote): searched from where the last line had it.
-                start = raw.find(mask.member, self._hint, cut)
-                if start < 0:
-                    start = raw.find(mask.member, 0, cut)
-                    if start < 0:  # pragma: no cover - orjson wrote it so
-                        return None
-                self._hint = start - _HINT_SLACK if start > _HINT_SLACK else 0
-                start += mask.value_at
-                line = b"".join((raw[:start], mask.masked, raw[start + len(mask.value) : cut], caller.members))
-        answer = Answer(record_id, "Ok", encode_base64(line), data, caller.enrichment.status)
+                mask = self._masks[value] = mask_for(shape.masked, value)
+        if mask is None:  # nothing to mask, or "-", "" or masked already
+            out = raw[:cut] + caller.members
+        else:
+            # The member as msgspec writes it is on the line once (no name twice, nothing nested,
+            # no string holding a quote): searched from where the last line had it.
+            start = raw.find(mask.member, self._hint, cut)
+            if start < 0:
+                start = raw.find(mask.member, 0, cut)
+                if start < 0:  # pragma: no cover - msgspec wrote it so
+                    return None
+            self._hint = start - _HINT_SLACK if start > _HINT_SLACK else 0
+            start += mask.value_at
+            out = b"".join((raw[:start], mask.masked, raw[start + len(mask.value) : cut], caller.members))
+        answer = Answer(record_id, "Ok", encode_base64(out), data, caller.enrichment.status)
         caller.answers.append(answer)
         return answer
+
+    def learn(self, obj: Mapping[str, Any]) -> None:
+        """Learn the shape of a line the careful path spliced (`obj`, its members), if its lines
+        can be answered here, for the lines after it."""
+        names = tuple(obj)
+        if self._shape is not None and self._shape.names == names:
+            return
+        if self._learned >= MAX_SHAPES_A_BATCH or not all(type(value) is str for value in obj.values()):
+            return
+        eligible, masked = self._masking(obj)
+        if eligible:
+            self._learned += 1
+            self._shape = shape_for(names, self._identity_names, masked)
+
+    def _masking(self, obj: Mapping[str, Any]) -> tuple[bool, str]:
+        """Whether a line of these members can be answered here, and the raw key's field it masks
+        ("": none)."""
+        if not all(name in obj for name in self._identity_names) or not self._blockers.isdisjoint(obj):
+            return False, ""
+        present = () if self._keeps else tuple(self._key_value_names.intersection(obj))
+        if not present:
+            return True, ""
+        if len(present) > 1 or self._policy is ApiKeyValuePolicy.DROP:
+            return False, ""  # two raw key fields to mask, or one to remove: the plain path's
+        return True, present[0]
+
+    def _caller(self, identity: tuple[str, ...]) -> Caller:
+        api_id, stage, key_id, status_code = identity
+        names = self._identity_names
+        key = self._read_key({names[0]: api_id, names[1]: stage, names[2]: key_id}, None)
+        return Caller(key, enrichment_for(key, self.directory), status_code)
 
     def keys(self) -> Iterator[LookupKey]:
         """The key of every caller answered here."""
@@ -166,16 +234,15 @@ class UsualLines:
         """Requests per (usage plan id, status code) among the answers written here."""
         traffic: Counter[tuple[str | None, str | None]] = Counter()
         for caller in self._callers.values():
-            if caller.answers:
-                traffic[caller.enrichment.usage_plan_id, caller.status_code] += len(caller.answers)
+            traffic[caller.enrichment.usage_plan_id, caller.status_code] += len(caller.answers)
         return traffic
 
 
-# A status code as logged ("200" or 200), or null: each equal only to values of its own type.
-_STATUS_TYPES = frozenset({str, int, type(None)})
-_dumps = orjson.dumps
-# The bytes before a `{` that begins an object inside another (compact, as orjson writes it).
-_BEFORE_AN_OBJECT = b":,["
+# A batch whose lines each have another shape (a header holding quotes can add members) learns
+# this many at most, and answers the rest carefully: making a shape costs some 40 us.
+MAX_SHAPES_A_BATCH = 4
+
+_encode = msgspec.json.Encoder().encode
 _UNSEEN: Final = Mask(b"", 0, b"", b"", b"")  # a key value not masked yet in this batch
 # How far before the last line's key value the search starts: the lines of one stage differ by
 # a few bytes before it (a path, a length), and a miss only costs a search from the start.

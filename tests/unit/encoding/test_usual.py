@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from apigw_enrichment import handler as app
 from apigw_enrichment.config import ApiKeyValuePolicy, Settings
-from apigw_enrichment.encoding.usual import UsualLines
+from apigw_enrichment.encoding.usual import MAX_SHAPES_A_BATCH, UsualLines
 from apigw_enrichment.enrichment.directory import Customer, PlanKeys, build_directory
+from apigw_enrichment.enrichment.keys import KeyReader
 from apigw_enrichment.enrichment.usage_plans import FetchResult, UsagePlanCache
 from apigw_enrichment.sources.firehose import decode_base64, validate_event
 from tests.support.directory import KNOWN_API, KNOWN_KEY, KNOWN_STAGE
@@ -45,40 +46,50 @@ def recommended(**changes: Any) -> bytes:
 
 _ABSENT = object()
 
+# Lines of the recommended shape: after the first (the careful path's, which learns the shape),
+# each is answered in one step.
 USUAL = [
     recommended(),
     recommended(status="404"),
-    recommended(status=404),
-    recommended(status=None),
     recommended(key_id=OTHER_KEY, api_key="AnotherRawKeyValue0000000000zzzz"),
     recommended(api_key="-"),
     recommended(api_key=""),
     recommended(api_key="****a1f3"),
-    recommended(api_key=_ABSENT),
     recommended(key_id="-"),
+    recommended(key_id=""),
+    recommended(api_id="-", stage=""),
     recommended(resource_path="/a/{b}/{c}"),
-    recommended(user_agent="Mozilla/5.0 (X11; Linux x86_64) ✓ é"),
+    recommended(user_agent="Mozilla/5.0 (X11; Linux x86_64) ✓ é \u2028"),
     recommended() + b"\r\n",  # whitespace after the object
-    recommended(key_id=7),  # no key id: unusable, and said so
 ]
-# Lines the careful path answers, one way or another: each must come out the same whichever path ran.
+# Lines the usual path declines after a line of the recommended shape: each must come out as the
+# careful path writes it.
 UNUSUAL = [
+    recommended(status=404),
+    recommended(status=None),
     recommended(status=404.0),
-    recommended(status=True),
     recommended(status=[200]),
-    recommended(status=_ABSENT),
+    recommended(key_id=7),
     recommended(key_id=["k"]),
+    recommended(api_key=12345),
+    recommended(api_key=_ABSENT),  # another shape
     recommended(api_id=_ABSENT),
+    recommended(status=_ABSENT),
     recommended(apiKey="otherSecretValue0000"),
     recommended(apiId=KNOWN_API),
     recommended(customer_id="mine"),
     recommended(enrichment_status="mine"),
-    recommended(api_key=12345),
     recommended(inner={"api_key": "nested-secret-1234"}),
-    recommended(user_agent='x","key_id":"' + OTHER_KEY),  # a quote in a header: two key ids, conflicting
+    # A header holding quotes, as API Gateway logs it (unescaped): two key ids, conflicting; two raw keys
+    recommended(user_agent="UA").replace(b'"UA"', b'"x","key_id":"' + OTHER_KEY.encode() + b'"'),
+    recommended(user_agent="UA").replace(b'"UA"', b'"x","api_key":"nested-secret-1234"'),
     recommended(user_agent="back\\slash"),
-    recommended(big=12345)[:-1] + b',"n":123456789012345678901234567890}',  # past 64 bits: a float to orjson
-    *ODD_INPUT,
+    recommended(user_agent="tab\there"),
+    recommended()[:-1] + b',"n":123456789012345678901234567890}',  # past 64 bits
+    recommended().replace(b'","', b'", "'),  # whitespace between members
+    recommended().replace(b'"api_id"', b'"api\\u005fid"'),  # a name escaped
+    b"[" + recommended() + b"]",
+    b"not json",
 ]
 
 
@@ -149,41 +160,58 @@ def test_usual_lines_are_answered_in_one_step_as_the_careful_path_answers_them(p
     # WHEN they are answered with the usual path, and again with the careful path alone
     taken = assert_same_both_ways(USUAL, policy, loaded=loaded)
     # THEN the answers, bytes and statuses and traffic, are the same; and the usual path took
-    # them (all of them, but with drop: there, only the line with no raw key field)
-    assert taken == (1 if policy is ApiKeyValuePolicy.DROP else len(USUAL))
+    # every line after the first (with drop, none: a raw key field to remove is the plain path's)
+    assert taken == (0 if policy is ApiKeyValuePolicy.DROP else len(USUAL) - 1)
+
+
+def test_with_drop_a_shape_without_a_raw_key_field_is_answered_in_one_step():
+    lines = [recommended(api_key=_ABSENT), recommended(api_key=_ABSENT, status="500")]
+    assert assert_same_both_ways(lines, ApiKeyValuePolicy.DROP) == 1
 
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_any_other_line_is_left_to_the_careful_path(policy):
-    # GIVEN lines that are not usual (a status of another type, a second
-    # raw key field, one of the five, nested, a backslash, a quote in a header...)
-    # THEN each is answered exactly as the careful path answers it
-    assert_same_both_ways(UNUSUAL, policy)
-    if policy is ApiKeyValuePolicy.MASK:  # and, masking, the usual path declines each (keeping, a
-        for line in UNUSUAL:  # second raw key field or a number there is nothing to it)
-            assert answered([line], policy, usual=True)[2] == 0, line
+    # GIVEN lines that are not of the learned shape (a status or key of another type, another
+    # member, a raw key field more, one of the five, nested, a backslash, a quote in a header...)
+    # THEN each is answered exactly as the careful path answers it, whichever shape it follows
+    assert_same_both_ways([USUAL[0], *UNUSUAL, *ODD_INPUT], policy)
+    for line in UNUSUAL:  # and the usual path declines each, after a line of the recommended shape
+        assert answered([USUAL[0], line], policy, usual=True)[2] == 0, line
 
 
 def test_a_status_equal_to_another_of_another_type_is_counted_apart():
     # GIVEN one caller's lines with 404 as a number, as text, as a float and as true for 1
-    lines = [recommended(status=404), recommended(status="404"), recommended(status=404.0), recommended(status=1)]
-    lines += [recommended(status=True)]
+    lines = [recommended(status="404"), recommended(status="404"), recommended(status=404), recommended(status=404.0)]
+    lines += [recommended(status=1), recommended(status=True)]
     # THEN the traffic keeps each status code as logged, and the float and true are no status code
-    _, traffic, _ = answered(lines, ApiKeyValuePolicy.MASK, usual=True)
-    assert traffic == {("pl0gold001", 404): 1, ("pl0gold001", "404"): 1, ("pl0gold001", None): 2, ("pl0gold001", 1): 1}
+    _, traffic, taken = answered(lines, ApiKeyValuePolicy.MASK, usual=True)
+    assert taken == 1
+    assert traffic == {("pl0gold001", 404): 1, ("pl0gold001", "404"): 2, ("pl0gold001", None): 2, ("pl0gold001", 1): 1}
 
 
 def test_a_directory_the_batch_loads_rewrites_the_usual_answers():
     # GIVEN a cache with nothing loaded: the usual path answers with no directory
     # WHEN the batch's view loads it
-    answers, _, taken = answered(
-        [recommended(), recommended(key_id=OTHER_KEY)], ApiKeyValuePolicy.MASK, usual=True, loaded=False
-    )
+    lines = [recommended(), recommended(), recommended(key_id=OTHER_KEY)]
+    answers, _, taken = answered(lines, ApiKeyValuePolicy.MASK, usual=True, loaded=False)
     # THEN the answers are those of the loaded directory
     assert taken == 2
-    assert [status for _, _, status, _ in answers] == ["enriched", "unknown_api_key"]
-    assert b'"usage_plan_id":"pl0gold001"' in answers[0][1]
-    assert answers[0][1].endswith(b'"enrichment_status":"enriched"}\n')
+    assert [status for _, _, status, _ in answers] == ["enriched", "enriched", "unknown_api_key"]
+    assert b'"usage_plan_id":"pl0gold001"' in answers[1][1]
+    assert answers[1][1].endswith(b'"enrichment_status":"enriched"}\n')
+
+
+def test_a_batch_learns_a_few_shapes_at_most():
+    # GIVEN a batch whose lines each have another member (a header holding quotes can add them)
+    usual = UsualLines(Settings(), KeyReader(("api_id",), ("stage",), ("key_id",)).read, None)
+    shapes = [orjson.loads(recommended(**{f"extra{n}": "x"})) for n in range(MAX_SHAPES_A_BATCH + 1)]
+    for shape in shapes:
+        usual.learn(shape)
+    # THEN only the first few are learned: a line of the last one learned is answered, one of
+    # the next is not
+    learned, refused = shapes[MAX_SHAPES_A_BATCH - 1], shapes[MAX_SHAPES_A_BATCH]
+    assert usual.answer("r-1", "", orjson.dumps(learned)) is not None
+    assert usual.answer("r-2", "", orjson.dumps(refused)) is None
 
 
 def many(lines: list[bytes]) -> Iterator[bytes]:
