@@ -15,7 +15,8 @@ Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 
 @dataclass(slots=True)
 class Answer:
-    """What one record is answered with, and why."""
+    """What one record is answered with, and why. A record that failed, or a subscription record
+    (its lines have statuses of their own), has no status (BatchSummary counts on it)."""
 
     record_id: str
     result: Result

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -72,18 +73,22 @@ class BatchSummary:
     @classmethod
     def of(cls, answers: Sequence[Answer], response_bytes: int) -> BatchSummary:
         """A subscription record's lines are counted by status one by one."""
-        statuses = Counter(a.status for a in answers if a.status is not None)
-        failures = Counter(a.reason.value for a in answers if a.reason is not None)
-        for answer in answers:
+        statuses = Counter(map(_STATUS_OF, answers))  # by C-level maps: a batch holds thousands
+        statuses.pop(None, None)
+        # Only an answer with no status can have failed (fail() clears it) or be a subscription
+        # record (its lines have theirs): the rest is counted from those few.
+        unstated = list(compress(answers, map(not_, map(_STATUS_OF, answers))))
+        failures = Counter(a.reason.value for a in unstated if a.reason is not None)
+        for answer in unstated:
             if answer.line_statuses:
                 statuses.update(answer.line_statuses)
         # What has passed through, already enriched: no status, no failure, and not a
         # subscription record (whose lines have their statuses; a control message has none).
-        passed_through = sum(1 for a in answers if a.status is None and a.reason is None and a.line_statuses is None)
+        passed_through = sum(1 for a in unstated if a.reason is None and a.line_statuses is None)
         return cls(Counter(map(_RESULT_OF, answers)), statuses, failures, passed_through, response_bytes)
 
 
-_RESULT_OF = attrgetter("result")
+_RESULT_OF, _STATUS_OF = attrgetter("result"), attrgetter("status")
 
 
 def observe_batch(summary: BatchSummary, view: CacheView, reingested: ReingestResult | None) -> None:

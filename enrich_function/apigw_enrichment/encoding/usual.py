@@ -30,10 +30,10 @@ from apigw_enrichment.config import ApiKeyValuePolicy
 from apigw_enrichment.encoding.splice import Mask, mask_for
 from apigw_enrichment.enrichment.directory import enrichment_for
 from apigw_enrichment.fields import ENRICHMENT_FIELDS
-from apigw_enrichment.sources.firehose import decode_base64, encode_base64
+from apigw_enrichment.sources.firehose import b64decode_validating, decode_base64, encode_base64
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from apigw_enrichment.config import Settings
     from apigw_enrichment.enrichment.directory import Enrichment, UsagePlanDirectory
@@ -54,6 +54,7 @@ class Shape:
             [(attribute, str) for attribute in attributes],
             rename=dict(zip(attributes, names, strict=True)),
             forbid_unknown_fields=True,
+            gc=False,  # strings only: no cycle to collect, and cheaper to make
         )
         self.decode: Callable[[bytes], Any] = msgspec.json.Decoder(struct).decode
         # The API id, stage, key id and status code, as one tuple, in one C call.
@@ -84,11 +85,11 @@ class Caller:
     """One (API id, stage, key id, status code) as a batch's usual lines write them: its key,
     its enrichment, the five fields after a comma, and the answers written with them."""
 
-    __slots__ = ("answers", "enrichment", "key", "members", "status_code")
+    __slots__ = ("answers", "enrichment", "key", "members", "status", "status_code")
 
     def __init__(self, key: LookupKey, enrichment: Enrichment, status_code: str) -> None:
         self.key, self.status_code = key, status_code
-        self.enrichment = enrichment
+        self.enrichment, self.status = enrichment, enrichment.status
         self.members = b"," + enrichment.json_members
         self.answers: list[Answer] = []
 
@@ -139,48 +140,74 @@ class UsualLines:
         self._masks: dict[str, Mask | None] = {}  # key value -> how it is masked; None: left as it is
         self._hint = 0  # a little before where the last line's key value stood
 
-    def answer(self, record_id: str, data: str, raw: bytes) -> Answer | None:
-        """The answer for `raw` (`data` decoded), or None if it is not a line of the learned shape."""
+    def answer_run(  # noqa: PLR0912, PLR0915 - one loop over a run of records: each break is a case for the careful path
+        self, records: Sequence[Mapping[str, Any]], start: int, answers: list[Answer]
+    ) -> int:
+        """Answer the records from `start` on while each is a line of the learned shape, appending
+        each answer to `answers`; return the index of the first record not answered here (the
+        careful path's), or len(records).
+
+        One loop for the run, not a call a record: what it needs is bound once, before it.
+        """
         shape = self._shape
-        if shape is None or raw.find(b"\\") != -1:
-            return None
-        try:
-            line = shape.decode(raw)
-        except DecodeError:  # not JSON, another shape, a value that is not a string...
-            return None
-        # Exactly what msgspec writes for these fields (then whitespace): every member once, in
-        # this order, no whitespace between tokens; with no backslash, no escape anywhere.
-        written = _encode(line)
-        if not raw.startswith(written):
-            return None
-        cut = len(written) - 1  # where the closing brace stands
-        identity = shape.identity(line)
-        caller = self._callers.get(identity)
-        if caller is None:
-            caller = self._callers[identity] = self._caller(identity)
-        if shape.key_value is None:
-            mask = None
+        if shape is None:
+            return start
+        decode, identity_of, key_value_of, masked_name = shape.decode, shape.identity, shape.key_value, shape.masked
+        callers, masks, hint = self._callers, self._masks, self._hint
+        append = answers.append
+        index = start
+        for index in range(start, len(records)):
+            record = records[index]
+            data = record.get("data")
+            if type(data) is not str:
+                break
+            try:
+                raw = _b64decode(data, None, True)  # noqa: FBT003 - as decode_base64 calls it
+            except ValueError:
+                break
+            if raw.find(b"\\") != -1:
+                break
+            try:
+                line = decode(raw)
+            except DecodeError:  # not JSON, another shape, a value that is not a string...
+                break
+            # Exactly what msgspec writes for these fields (then whitespace): every member once,
+            # in this order, no whitespace between tokens; with no backslash, no escape anywhere.
+            written = _encode(line)
+            if not raw.startswith(written):
+                break
+            cut = len(written) - 1  # where the closing brace stands
+            identity = identity_of(line)
+            caller = callers.get(identity)
+            if caller is None:
+                caller = callers[identity] = self._caller(identity)
+            if key_value_of is None:
+                mask = None
+            else:
+                value = key_value_of(line)
+                mask = masks.get(value, _UNSEEN)
+                if mask is _UNSEEN:
+                    mask = masks[value] = mask_for(masked_name, value)
+            if mask is None:  # nothing to mask, or "-", "" or masked already
+                out = raw[:cut] + caller.members
+            else:
+                # The member as msgspec writes it is on the line once (no name twice, nothing
+                # nested, no string holding a quote): searched from where the last line had it.
+                at = raw.find(mask.member, hint, cut)
+                if at < 0:
+                    at = raw.find(mask.member, 0, cut)
+                    if at < 0:  # pragma: no cover - msgspec wrote it so
+                        break
+                hint = at - _HINT_SLACK if at > _HINT_SLACK else 0
+                at += mask.value_at
+                out = b"".join((raw[:at], mask.masked, raw[at + len(mask.value) : cut], caller.members))
+            answer = Answer(record["recordId"], "Ok", _b64encode(out), data, caller.status)
+            append(answer)
+            caller.answers.append(answer)
         else:
-            value = shape.key_value(line)
-            mask = self._masks.get(value, _UNSEEN)
-            if mask is _UNSEEN:
-                mask = self._masks[value] = mask_for(shape.masked, value)
-        if mask is None:  # nothing to mask, or "-", "" or masked already
-            out = raw[:cut] + caller.members
-        else:
-            # The member as msgspec writes it is on the line once (no name twice, nothing nested,
-            # no string holding a quote): searched from where the last line had it.
-            start = raw.find(mask.member, self._hint, cut)
-            if start < 0:
-                start = raw.find(mask.member, 0, cut)
-                if start < 0:  # pragma: no cover - msgspec wrote it so
-                    return None
-            self._hint = start - _HINT_SLACK if start > _HINT_SLACK else 0
-            start += mask.value_at
-            out = b"".join((raw[:start], mask.masked, raw[start + len(mask.value) : cut], caller.members))
-        answer = Answer(record_id, "Ok", encode_base64(out), data, caller.enrichment.status)
-        caller.answers.append(answer)
-        return answer
+            index = len(records)
+        self._hint = hint
+        return index
 
     def learn(self, obj: Mapping[str, Any]) -> None:
         """Learn the shape of a line the careful path spliced (`obj`, its members), if its lines
@@ -225,7 +252,8 @@ class UsualLines:
             if enrichment.json_members == caller.enrichment.json_members:
                 continue
             old = len(caller.members)
-            caller.enrichment, caller.members = enrichment, b"," + enrichment.json_members
+            caller.enrichment, caller.status = enrichment, enrichment.status
+            caller.members = b"," + enrichment.json_members
             for answer in caller.answers:
                 line = decode_base64(answer.data)[:-old] + caller.members
                 answer.data, answer.status = encode_base64(line), enrichment.status
@@ -243,6 +271,7 @@ class UsualLines:
 MAX_SHAPES_A_BATCH = 4
 
 _encode = msgspec.json.Encoder().encode
+_b64decode, _b64encode = b64decode_validating, encode_base64
 _UNSEEN: Final = Mask(b"", 0, b"", b"", b"")  # a key value not masked yet in this batch
 # How far before the last line's key value the search starts: the lines of one stage differ by
 # a few bytes before it (a path, a length), and a miss only costs a search from the start.

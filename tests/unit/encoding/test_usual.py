@@ -112,16 +112,16 @@ def answered(
 ) -> tuple[list[tuple[Any, ...]], dict[Any, int], int]:
     """Each answer as (result, data, status, reason), the traffic, and how many lines the usual path took."""
     taken = 0
-    original = UsualLines.answer
+    original = UsualLines.answer_run
 
-    def counted(self: UsualLines, *args: Any) -> Any:
+    def counted(self: UsualLines, records: Any, start: int, answers: Any) -> int:
         nonlocal taken
-        answer = original(self, *args) if usual else None
-        taken += answer is not None
-        return answer
+        stop = original(self, records, start, answers) if usual else start
+        taken += stop - start
+        return stop
 
     event = validate_event(firehose_event(list(lines)))
-    with patched(UsualLines, "answer", counted):
+    with patched(UsualLines, "answer_run", counted):
         result = app.transform_batch(event, Settings(api_key_values=policy), directory_cache(loaded=loaded))
     answers = [(a.result, decode_base64(a.data), a.status, a.reason) for a in result.answers]
     return answers, dict(result.traffic), taken
@@ -209,9 +209,11 @@ def test_a_batch_learns_a_few_shapes_at_most():
         usual.learn(shape)
     # THEN only the first few are learned: a line of the last one learned is answered, one of
     # the next is not
-    learned, refused = shapes[MAX_SHAPES_A_BATCH - 1], shapes[MAX_SHAPES_A_BATCH]
-    assert usual.answer("r-1", "", orjson.dumps(learned)) is not None
-    assert usual.answer("r-2", "", orjson.dumps(refused)) is None
+    learned, refused = (
+        firehose_event([orjson.dumps(shapes[n])])["records"] for n in (MAX_SHAPES_A_BATCH - 1, MAX_SHAPES_A_BATCH)
+    )
+    assert usual.answer_run(learned, 0, []) == 1
+    assert usual.answer_run(refused, 0, []) == 0
 
 
 def many(lines: list[bytes]) -> Iterator[bytes]:
