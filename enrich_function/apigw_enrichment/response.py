@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 RESPONSE_LIMIT_BYTES = 6_000_000
 
 _ENTRY_FRAME = len('{"recordId": , "result": , "data": ""}')
+# The characters json.dumps writes as they are with ensure_ascii: printable ASCII but `"` and `\`.
+_WRITTEN_AS_IS = bytes(code for code in range(0x20, 0x7F) if code not in b'"\\')
 _RESPONSE_FRAME = len('{"records": []}')
 _SEPARATOR = len(", ")
 
@@ -50,7 +52,15 @@ def answer_size(record_ids: Sequence[str], results: Iterable[str], datas: Iterab
     count = len(record_ids)
     # Escaping goes character by character, so the ids escaped one by one are their
     # concatenation escaped, less its two quotes, plus each id's two: one C call, not one an id.
-    escaped = len(encode_basestring_ascii("".join(record_ids))) - 2 + 2 * count
+    # The usual ids (Firehose's are digits) are printable ASCII with no quote or backslash,
+    # written as they are: proven in two C calls, a third of escaping them.
+    joined = "".join(record_ids)
+    try:
+        as_is = not joined.encode("ascii").translate(None, _WRITTEN_AS_IS)
+    except UnicodeEncodeError:
+        as_is = False
+    escaped = len(joined) if as_is else len(encode_basestring_ascii(joined)) - 2
+    escaped += 2 * count
     fixed = (_ENTRY_FRAME + 2) * count + _SEPARATOR * max(0, count - 1)
     return _RESPONSE_FRAME + fixed + escaped + sum(map(len, results)) + sum(map(len, datas))
 
@@ -195,10 +205,10 @@ def _room_for(answers: Sequence[Answer], kept: Sequence[Answer], limit: int) -> 
 
 
 def _answer_size(answers: Sequence[Answer]) -> int:
-    return answer_size([a.record_id for a in answers], map(_RESULT_OF, answers), map(_DATA_OF, answers))
+    return answer_size(list(map(_RECORD_ID_OF, answers)), map(_RESULT_OF, answers), map(_DATA_OF, answers))
 
 
-_RESULT_OF, _DATA_OF = attrgetter("result"), attrgetter("data")
+_RECORD_ID_OF, _RESULT_OF, _DATA_OF = attrgetter("record_id"), attrgetter("result"), attrgetter("data")
 
 
 class Reingest:

@@ -36,6 +36,7 @@ def test_ids_that_need_escapes_are_counted_as_escaped_one_by_one():
     """answer_size escapes the ids joined, in one call: a lone surrogate next to another, or
     any escape, counts as it does alone."""
     items = [("\ud800", "Ok", "QQ=="), ("\udc00", "Dropped", ""), ('a"b\\c\n\u00e9\U0001f600', "ProcessingFailed", "")]
+    items += [("49546986683135544286507457936321625675700192471156785154", "Ok", ""), ("del\x7f", "Ok", "")]
     records = [{"recordId": rid, "result": result, "data": data} for rid, result, data in items]
     ids, results, datas = zip(*items, strict=True)
     assert answer_size(ids, results, datas) == len(json.dumps({"records": records}))

@@ -158,7 +158,10 @@ class UsualLines:
         index = start
         for index in range(start, len(records)):
             record = records[index]
-            data = record.get("data")
+            try:
+                data = record["data"]
+            except KeyError:
+                break
             if type(data) is not str:
                 break
             try:
