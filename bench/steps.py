@@ -28,7 +28,7 @@ def main() -> None:
     from apigw_enrichment import state  # noqa: PLC0415
     from apigw_enrichment.encoding.usual import UsualLines  # noqa: PLC0415
     from apigw_enrichment.enrichment.keys import KeyReader  # noqa: PLC0415
-    from apigw_enrichment.response import Reingest, fit_response, records_of  # noqa: PLC0415
+    from apigw_enrichment.response import Reingest, fit_response  # noqa: PLC0415
     from apigw_enrichment.sources.firehose import validate_event  # noqa: PLC0415
     from apigw_enrichment.telemetry import BatchSummary  # noqa: PLC0415
     from apigw_logs.lambda_context import LocalContext  # noqa: PLC0415
@@ -53,7 +53,7 @@ def main() -> None:
         usual.answer_run(records, 0, answered)
         return answered
 
-    answers = app.transform_batch(validate_event(event), settings, state.usage_plan_cache()).answers
+    read = app.transform_entries(validate_event(event), settings, state.usage_plan_cache())
     if len(usual_lines()) != len(records):
         raise SystemExit("bench.steps: a line of the batch is not usual; the steps would not add up")
     steps: list[tuple[str, Callable[[], Any]]] = [
@@ -63,11 +63,10 @@ def main() -> None:
         ("the usual line: base64, read, proof, key, masking, the five fields, base64, the answer", usual_lines),
         ("... of which the answer's base64 (pybase64)", lambda: [pybase64.b64encode_as_string(raw) for raw in raws]),
         (
-            "response size, summary, response dicts",
+            "response size and summary",
             lambda: (
-                fit_response(answers, Reingest(event.get("deliveryStreamArn"), context)),  # type: ignore[arg-type] # LocalContext has LambdaContext's attributes
-                BatchSummary.of(answers, 0),
-                records_of(answers),
+                fit_response(read.entries, Reingest(event.get("deliveryStreamArn"), context)),  # type: ignore[arg-type] # LocalContext has LambdaContext's attributes
+                BatchSummary.of(read.entries, 0, read.usual.statuses()),
             ),
         ),
         ("the floor, for comparison", lambda: baselines.floor(event)),

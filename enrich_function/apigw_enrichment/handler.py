@@ -20,7 +20,7 @@ import orjson
 from orjson import JSONDecodeError, loads
 
 from apigw_enrichment import state
-from apigw_enrichment.answers import Answer
+from apigw_enrichment.answers import Answer, Entry
 from apigw_enrichment.config import DEFAULT_API_ID_FIELDS, DEFAULT_STAGE_FIELDS, ApiKeyValuePolicy
 from apigw_enrichment.encoding.plain import PlainRecord, copy_data, plain_data, plain_line
 from apigw_enrichment.encoding.splice import NOT_PLAIN, SplicePlanner
@@ -30,7 +30,7 @@ from apigw_enrichment.enrichment.keys import CONFLICTING, KeyReader
 from apigw_enrichment.failures import RecordError
 from apigw_enrichment.fields import EnrichmentStatus, is_enriched
 from apigw_enrichment.formats.json_line import read_object, top_level_duplicates
-from apigw_enrichment.response import Reingest, fit_response, records_of
+from apigw_enrichment.response import Reingest, fit_response
 from apigw_enrichment.sources.cloudwatch_logs import (
     GZIP_MAGIC,
     MAX_ENVELOPE_BYTES,
@@ -77,7 +77,37 @@ class Transformed(NamedTuple):
     traffic: Counter[tuple[str | None, str | None]]
 
 
-def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one function: no call per record it can spare
+class Entries:
+    """What transform_entries answers: every record's response entry, in order (a usual line's
+    a plain dict, any other's an Answer), with the cache's view and the traffic."""
+
+    __slots__ = ("_records", "entries", "traffic", "usual", "view")
+
+    def __init__(
+        self,
+        entries: list[Entry],
+        records: list[Mapping[str, Any]],
+        usual: UsualLines,
+        view: CacheView,
+        traffic: Counter[tuple[str | None, str | None]],
+    ) -> None:
+        self.entries, self._records, self.usual = entries, records, usual
+        self.view, self.traffic = view, traffic
+
+    def materialize(self, index: int) -> Answer:
+        """The Answer for record `index`, in place of its plain entry if it has one."""
+        entry = self.entries[index]
+        if isinstance(entry, Answer):
+            return entry
+        answer = self.entries[index] = self.usual.materialize(entry, self._records[index]["data"])
+        return answer
+
+    def answers(self) -> list[Answer]:
+        """Every record's Answer (the local runner's and the tests' view: a copy a record)."""
+        return [self.materialize(index) for index in range(len(self.entries))]
+
+
+def transform_batch(
     event: FirehoseEvent,
     settings: Settings,
     cache: UsagePlanCache,
@@ -89,7 +119,20 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
 
     `stages` maps a subscription record's log group to its stage, for lines that do not say.
     """
-    answers: list[Answer] = []
+    read = transform_entries(event, settings, cache, time_left=time_left, stages=stages)
+    return Transformed(read.answers(), read.view, read.traffic)
+
+
+def transform_entries(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one function: no call per record it can spare
+    event: FirehoseEvent,
+    settings: Settings,
+    cache: UsagePlanCache,
+    *,
+    time_left: float | None = None,
+    stages: LogGroupStages | None = None,
+) -> Entries:
+    """transform_batch, answering each usual line with a plain entry (what lambda_handler sends)."""
+    answers: list[Entry] = []
     # Each readable record's answer, key, how to write its line, and its status code. Only
     # what the second pass needs is kept: parsed objects are let go as soon as read.
     parsed: list[tuple[Answer, LookupKey, Splice | PlainRecord, Any]] = []
@@ -216,7 +259,7 @@ def transform_batch(  # noqa: PLR0912, PLR0915 - the hot loop, kept in one funct
             answer.data = copy_data(copy, policy, names)
         except RecordError as error:
             answer.fail(error.reason)
-    return Transformed(answers, view, traffic)
+    return Entries(answers, records, usual, view, traffic)
 
 
 _KEY_OF, _STATUS_OF = itemgetter(1), itemgetter(3)
@@ -422,21 +465,29 @@ def _write_lines(
 def handle(event: dict[str, Any], context: LambdaContext) -> list[Answer]:
     """Everything an invocation does, up to the answers: what lambda_handler returns, with each
     failure's reason (the local runner shows them)."""
+    return answer_entries(event, context).answers()
+
+
+def answer_entries(event: dict[str, Any], context: LambdaContext) -> Entries:
+    """Everything an invocation does: every record's entry, kept within the response limit, and
+    the batch's metrics and log line."""
     with collector_paused():
         firehose_event = validate_event(event)
         # A load may use the invocation's time only up to a reserve kept for answering.
         time_left = context.get_remaining_time_in_millis() / 1000 - ANSWER_RESERVE_SECONDS
-        answers, view, traffic = transform_batch(
+        read = transform_entries(
             firehose_event,
             state.settings(),
             state.usage_plan_cache(),
             time_left=time_left,
             stages=state.log_group_stages(),
         )
-        fit = fit_response(answers, Reingest(event.get("deliveryStreamArn"), context))
-        observe_batch(BatchSummary.of(answers, fit.response_bytes), view, fit.reingested)
-        observe_plans(plan_traffic(traffic))
-        return answers
+        reingest = Reingest(event.get("deliveryStreamArn"), context)
+        fit = fit_response(read.entries, reingest, materialize=read.materialize)
+        summary = BatchSummary.of(read.entries, fit.response_bytes, read.usual.statuses())
+        observe_batch(summary, read.view, fit.reingested)
+        observe_plans(plan_traffic(read.traffic))
+        return read
 
 
 @contextmanager
@@ -461,8 +512,8 @@ def collector_paused() -> Iterator[None]:
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    with collector_paused():
-        return {"records": records_of(handle(event, context))}
+    # The entries are the response's records as they are: plain dicts, or Answers (dicts too).
+    return {"records": answer_entries(event, context).entries}
 
 
 # Everything imported so far (the modules, Powertools, botocore's and orjson's tables) lives as

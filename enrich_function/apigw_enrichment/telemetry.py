@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import attrgetter, not_
-from typing import TYPE_CHECKING, Any
+from itertools import compress, repeat
+from operator import attrgetter, is_not, itemgetter, not_
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from apigw_enrichment.answers import Answer
+    from apigw_enrichment.answers import Answer, Entry
     from apigw_enrichment.enrichment.usage_plans import CacheView, LoadReport, LookupReport
     from apigw_enrichment.reingest import ReingestResult
 
@@ -71,13 +71,18 @@ class BatchSummary:
     response_bytes: int = 0
 
     @classmethod
-    def of(cls, answers: Sequence[Answer], response_bytes: int) -> BatchSummary:
-        """A subscription record's lines are counted by status one by one."""
-        statuses = Counter(map(_STATUS_OF, answers))  # by C-level maps: a batch holds thousands
+    def of(cls, answers: Sequence[Entry], response_bytes: int, usual: Counter[str] | None = None) -> BatchSummary:
+        """A subscription record's lines are counted by status one by one. `usual`: the statuses
+        of the plain entries among `answers` (usual lines', counted with their callers)."""
+        # By C-level maps: a batch holds thousands. Only an Answer says more than its entry.
+        told = cast("list[Answer]", list(compress(answers, map(is_not, map(type, answers), repeat(dict)))))
+        statuses = Counter(map(_STATUS_OF, told))
         statuses.pop(None, None)
+        if usual:
+            statuses.update(usual)
         # Only an answer with no status can have failed (fail() clears it) or be a subscription
         # record (its lines have theirs): the rest is counted from those few.
-        unstated = list(compress(answers, map(not_, map(_STATUS_OF, answers))))
+        unstated = list(compress(told, map(not_, map(_STATUS_OF, told))))
         failures = Counter(a.reason.value for a in unstated if a.reason is not None)
         for answer in unstated:
             if answer.line_statuses:
@@ -88,7 +93,7 @@ class BatchSummary:
         return cls(Counter(map(_RESULT_OF, answers)), statuses, failures, passed_through, response_bytes)
 
 
-_RESULT_OF, _STATUS_OF = attrgetter("result"), attrgetter("status")
+_RESULT_OF, _STATUS_OF = itemgetter("result"), attrgetter("status")
 
 
 def observe_batch(summary: BatchSummary, view: CacheView, reingested: ReingestResult | None) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from msgspec import DecodeError
 
-from apigw_enrichment.answers import Answer
+from apigw_enrichment.answers import Answer, Entry
 from apigw_enrichment.config import ApiKeyValuePolicy
 from apigw_enrichment.encoding.splice import Mask, mask_for
 from apigw_enrichment.enrichment.directory import enrichment_for
@@ -83,15 +83,17 @@ _SHAPES_KEPT = 32
 
 class Caller:
     """One (API id, stage, key id, status code) as a batch's usual lines write them: its key,
-    its enrichment, the five fields after a comma, and the answers written with them."""
+    its enrichment, the five fields after a comma, and the entries written with them (some of
+    which the response may have made Answers of since: `materialized`)."""
 
-    __slots__ = ("answers", "enrichment", "key", "members", "status", "status_code")
+    __slots__ = ("enrichment", "entries", "key", "materialized", "members", "status", "status_code")
 
     def __init__(self, key: LookupKey, enrichment: Enrichment, status_code: str) -> None:
         self.key, self.status_code = key, status_code
         self.enrichment, self.status = enrichment, enrichment.status
         self.members = b"," + enrichment.json_members
-        self.answers: list[Answer] = []
+        self.entries: list[Entry] = []
+        self.materialized = 0
 
 
 class UsualLines:
@@ -106,6 +108,7 @@ class UsualLines:
         "_key_value_names",
         "_learned",
         "_masks",
+        "_owners",
         "_policy",
         "_read_key",
         "_shape",
@@ -139,12 +142,13 @@ class UsualLines:
         self._callers: dict[tuple[str, ...], Caller] = {}
         self._masks: dict[str, Mask | None] = {}  # key value -> how it is masked; None: left as it is
         self._hint = 0  # a little before where the last line's key value stood
+        self._owners: dict[int, Caller] | None = None  # each entry's caller, by id: made if needed
 
     def answer_run(  # noqa: PLR0912, PLR0915 - one loop over a run of records: each break is a case for the careful path
-        self, records: Sequence[Mapping[str, Any]], start: int, answers: list[Answer]
+        self, records: Sequence[Mapping[str, Any]], start: int, answers: list[Entry]
     ) -> int:
         """Answer the records from `start` on while each is a line of the learned shape, appending
-        each answer to `answers`; return the index of the first record not answered here (the
+        each one's entry to `answers`; return the index of the first record not answered here (the
         careful path's), or len(records).
 
         One loop for the run, not a call a record: what it needs is bound once, before it.
@@ -204,9 +208,9 @@ class UsualLines:
                 hint = at - _HINT_SLACK if at > _HINT_SLACK else 0
                 at += mask.value_at
                 out = b"".join((raw[:at], mask.masked, raw[at + len(mask.value) : cut], caller.members))
-            answer = Answer(record["recordId"], "Ok", _b64encode(out), data, caller.status)
-            append(answer)
-            caller.answers.append(answer)
+            entry = {"recordId": record["recordId"], "result": "Ok", "data": _b64encode(out)}
+            append(entry)
+            caller.entries.append(entry)
         else:
             index = len(records)
         self._hint = hint
@@ -257,16 +261,32 @@ class UsualLines:
             old = len(caller.members)
             caller.enrichment, caller.status = enrichment, enrichment.status
             caller.members = b"," + enrichment.json_members
-            for answer in caller.answers:
-                line = decode_base64(answer.data)[:-old] + caller.members
-                answer.data, answer.status = encode_base64(line), enrichment.status
+            for entry in caller.entries:
+                entry["data"] = encode_base64(decode_base64(entry["data"])[:-old] + caller.members)
 
     def traffic(self) -> Counter[tuple[str | None, str | None]]:
-        """Requests per (usage plan id, status code) among the answers written here."""
+        """Requests per (usage plan id, status code) among the entries written here."""
         traffic: Counter[tuple[str | None, str | None]] = Counter()
         for caller in self._callers.values():
-            traffic[caller.enrichment.usage_plan_id, caller.status_code] += len(caller.answers)
+            traffic[caller.enrichment.usage_plan_id, caller.status_code] += len(caller.entries)
         return traffic
+
+    def statuses(self) -> Counter[str]:
+        """The enrichment statuses of the entries written here that are still plain entries."""
+        statuses: Counter[str] = Counter()
+        for caller in self._callers.values():
+            statuses[caller.status] += len(caller.entries) - caller.materialized
+        return +statuses
+
+    def materialize(self, entry: Entry, original: str) -> Answer:
+        """An Answer for one of the entries written here (`original`: its record's data as sent),
+        for what only an Answer can do (fail, be dropped, say its status). Rare: a response
+        over Lambda's limit, or the local runner."""
+        if self._owners is None:
+            self._owners = {id(each): caller for caller in self._callers.values() for each in caller.entries}
+        caller = self._owners[id(entry)]
+        caller.materialized += 1
+        return Answer(entry["recordId"], "Ok", entry["data"], original, caller.status)
 
 
 # A batch whose lines each have another shape (a header holding quotes can add members) learns
