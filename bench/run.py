@@ -1,7 +1,7 @@
 """The benchmark: the handler against the floor and the naive reference, memory, cold start.
 
     make bench                        # what docs/performance.md quotes
-    .venv/bin/python -m bench.run --runs 21   # from the repository's root
+    .venv/bin/python -m bench.run --runs 41   # from the repository's root; 31 by default
 
 Everything runs in this one process on the same generated batches (bench/batches.py),
 except what needs a fresh process: peak RSS, and import time. Timings are medians of
