@@ -138,9 +138,10 @@ class UsualLines:
             (*ENRICHMENT_FIELDS, *settings.api_id_fields[1:], *settings.stage_fields[1:], *settings.key_id_fields[1:])
         )
         self._shape: Shape | None = None
-        self._learned = 0  # shapes made for this batch: a bound on what a hostile batch can cost
+        self._learned: set[tuple[str, ...]] = set()  # the batch's shapes: few, whatever a hostile batch holds
         self._callers: dict[tuple[str, ...], Caller] = {}
-        self._masks: dict[str, Mask | None] = {}  # key value -> how it is masked; None: left as it is
+        # Raw key field -> key value -> how it is masked where it stands; None: left as it is.
+        self._masks: dict[str, dict[str, Mask | None]] = {}
         self._hint = 0  # a little before where the last line's key value stood
         self._owners: dict[int, Caller] | None = None  # each entry's caller, by id: made if needed
 
@@ -157,7 +158,7 @@ class UsualLines:
         if shape is None:
             return start
         decode, identity_of, key_value_of, masked_name = shape.decode, shape.identity, shape.key_value, shape.masked
-        callers, masks, hint = self._callers, self._masks, self._hint
+        callers, masks, hint = self._callers, self._masks.setdefault(masked_name, {}), self._hint
         append = answers.append
         index = start
         for index in range(start, len(records)):
@@ -222,11 +223,13 @@ class UsualLines:
         names = tuple(obj)
         if self._shape is not None and self._shape.names == names:
             return
-        if self._learned >= MAX_SHAPES_A_BATCH or not all(type(value) is str for value in obj.values()):
+        if names not in self._learned and len(self._learned) >= MAX_SHAPES_A_BATCH:
+            return
+        if not all(type(value) is str for value in obj.values()):
             return
         eligible, masked = self._masking(obj)
         if eligible:
-            self._learned += 1
+            self._learned.add(names)
             self._shape = shape_for(names, self._identity_names, masked)
 
     def _masking(self, obj: Mapping[str, Any]) -> tuple[bool, str]:
@@ -290,7 +293,8 @@ class UsualLines:
 
 
 # A batch whose lines each have another shape (a header holding quotes can add members) learns
-# this many at most, and answers the rest carefully: making a shape costs some 40 us.
+# this many shapes at most, and answers lines of any other carefully: making one costs some 40 us.
+# (Going back to one it has learned is free: two stages' formats may take turns.)
 MAX_SHAPES_A_BATCH = 4
 
 _encode = msgspec.json.Encoder().encode

@@ -201,6 +201,27 @@ def test_a_directory_the_batch_loads_rewrites_the_usual_answers():
     assert answers[1][1].endswith(b'"enrichment_status":"enriched"}\n')
 
 
+def renamed(line: bytes, old: str, new: str) -> bytes:
+    return orjson.dumps({(new if name == old else name): value for name, value in orjson.loads(line).items()})
+
+
+def test_each_shape_masks_its_own_raw_key_field_even_for_a_value_seen_under_another():
+    # GIVEN one key value logged as api_key by one stage and as apiKey by another, in one batch
+    lines = [USUAL[0], USUAL[0], *[renamed(USUAL[0], "api_key", "apiKey")] * 3]
+    # THEN both shapes are answered in one step after their first line, as the careful path would
+    assert assert_same_both_ways(lines, ApiKeyValuePolicy.MASK) == len(lines) - 2
+
+
+def test_shapes_that_take_turns_are_each_learned_once():
+    # GIVEN two stages' formats taking turns, more often than a batch learns new shapes
+    other = orjson.dumps({"x": "1", **orjson.loads(USUAL[0])})
+    runs = 2 * (MAX_SHAPES_A_BATCH + 2)
+    lines = ([USUAL[0]] * 3 + [other] * 3) * (runs // 2)
+    # THEN each run's first line goes back to its shape (the careful path answers it), and the
+    # rest of the run is answered in one step, however many turns they take
+    assert assert_same_both_ways(lines, ApiKeyValuePolicy.MASK) == len(lines) - runs
+
+
 def test_a_batch_learns_a_few_shapes_at_most():
     # GIVEN a batch whose lines each have another member (a header holding quotes can add them)
     usual = UsualLines(Settings(), KeyReader(("api_id",), ("stage",), ("key_id",)).read, None)
