@@ -500,7 +500,7 @@ def collector_paused() -> Iterator[None]:
     25 ms 2 MB batch, measured). Reference counting frees everything as before; a cycle made
     meanwhile (by a library, say) is collected once the collector runs again.
     """
-    if not gc.isenabled():  # paused already (a batch inside a batch: lambda_handler's handle)
+    if not gc.isenabled():  # paused already, by the caller or by a test
         yield
         return
     gc.disable()
