@@ -201,14 +201,15 @@ class UsualLines:
             else:
                 # The member as msgspec writes it is on the line once (no name twice, nothing
                 # nested, no string holding a quote): searched from where the last line had it.
-                at = raw.find(mask.member, hint, cut)
+                member, value_at, _, value_bytes, masked = mask  # one unpacking: a field by name costs more
+                at = raw.find(member, hint, cut)
                 if at < 0:
-                    at = raw.find(mask.member, 0, cut)
+                    at = raw.find(member, 0, cut)
                     if at < 0:  # pragma: no cover - msgspec wrote it so
                         break
                 hint = at - _HINT_SLACK if at > _HINT_SLACK else 0
-                at += mask.value_at
-                out = b"".join((raw[:at], mask.masked, raw[at + len(mask.value) : cut], caller.members))
+                at += value_at
+                out = b"".join((raw[:at], masked, raw[at + len(value_bytes) : cut], caller.members))
             entry = {"recordId": record["recordId"], "result": "Ok", "data": _b64encode(out)}
             append(entry)
             caller.entries.append(entry)
