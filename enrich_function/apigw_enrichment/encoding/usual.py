@@ -111,6 +111,7 @@ class UsualLines:
         "_owners",
         "_policy",
         "_read_key",
+        "_refused",
         "_shape",
         "directory",
     )
@@ -139,6 +140,7 @@ class UsualLines:
         )
         self._shape: Shape | None = None
         self._learned: set[tuple[str, ...]] = set()  # the batch's shapes: few, whatever a hostile batch holds
+        self._refused: set[tuple[str, ...]] = set()  # the batch's names no shape is made of
         self._callers: dict[tuple[str, ...], Caller] = {}
         # Raw key field -> key value -> how it is masked where it stands; None: left as it is.
         self._masks: dict[str, dict[str, Mask | None]] = {}
@@ -222,16 +224,22 @@ class UsualLines:
         """Learn the shape of a line the careful path spliced (`obj`, its members), if its lines
         can be answered here, for the lines after it."""
         names = tuple(obj)
-        if self._shape is not None and self._shape.names == names:
+        if (self._shape is not None and self._shape.names == names) or names in self._refused:
             return
         if names not in self._learned and len(self._learned) >= MAX_SHAPES_A_BATCH:
             return
-        if not all(type(value) is str for value in obj.values()):
+        try:
+            _join(obj.values())  # TypeError unless every value is a string: one C call
+        except TypeError:
+            eligible, masked = False, ""  # a number or null: the format's, unquoted, line after line
+        else:
+            eligible, masked = self._masking(obj)
+        if not eligible:
+            # Decided once a batch: a stream of lines the careful path answers does not pay to ask again.
+            self._refused.add(names)
             return
-        eligible, masked = self._masking(obj)
-        if eligible:
-            self._learned.add(names)
-            self._shape = shape_for(names, self._identity_names, masked)
+        self._learned.add(names)
+        self._shape = shape_for(names, self._identity_names, masked)
 
     def _masking(self, obj: Mapping[str, Any]) -> tuple[bool, str]:
         """Whether a line of these members can be answered here, and the raw key's field it masks
@@ -299,6 +307,7 @@ class UsualLines:
 MAX_SHAPES_A_BATCH = 4
 
 _encode = msgspec.json.Encoder().encode
+_join = "".join
 _b64decode, _b64encode = b64decode_validating, encode_base64
 _UNSEEN: Final = Mask(b"", 0, b"", b"", b"")  # a key value not masked yet in this batch
 # How far before the last line's key value the search starts: the lines of one stage differ by

@@ -222,6 +222,22 @@ def test_shapes_that_take_turns_are_each_learned_once():
     assert assert_same_both_ways(lines, ApiKeyValuePolicy.MASK) == len(lines) - runs
 
 
+def test_names_no_shape_is_made_of_are_refused_once_a_batch(monkeypatch):
+    # GIVEN a batch of the careful path's lines: a status logged as a number, and another name of
+    # an identity beside the first
+    usual = UsualLines(Settings(), KeyReader(("api_id", "apiId"), ("stage",), ("key_id",)).read, None)
+    numbered, aliased = orjson.loads(recommended(status=404)), orjson.loads(recommended(apiId=KNOWN_API))
+    usual.learn(numbered)
+    usual.learn(aliased)
+    # THEN the next lines of those names are not asked about again ...
+    monkeypatch.setattr(UsualLines, "_masking", lambda *_: pytest.fail("asked again"))
+    usual.learn(numbered)
+    usual.learn(aliased)
+    usual.learn(orjson.loads(recommended(status="404")))  # (the same names, every value a string)
+    # ... and none of them is answered in one step
+    assert usual.answer_run(firehose_event([recommended(status="404")])["records"], 0, []) == 0
+
+
 def test_a_batch_learns_a_few_shapes_at_most():
     # GIVEN a batch whose lines each have another member (a header holding quotes can add them)
     usual = UsualLines(Settings(), KeyReader(("api_id",), ("stage",), ("key_id",)).read, None)
